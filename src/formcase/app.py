@@ -1,0 +1,113 @@
+"""The FastAPI application: routers under /v1, error handlers, rate-limit headers, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from formcase import __version__
+from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
+from formcase.config import Settings
+from formcase.db.engine import make_engine, make_sessionmaker
+from formcase.db.migrate import current_revision, head_revision
+from formcase.forms.endpoints import router as forms_router
+from formcase.kit.errors import error_response, install_error_handlers
+from formcase.templates.endpoints import router as templates_router
+from formcase.workspaces.endpoints import router as workspaces_router
+
+DESCRIPTION = """formcase implements the Penbox Connect API v1: forms sent to contacts, form
+templates, workspaces. Authenticate with `Authorization: Bearer pnbx_…`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.rate_limiter = RateLimiter(settings)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="formcase",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RateLimitHeaders)
+
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(workspaces_router)
+    v1.include_router(templates_router)
+    v1.include_router(forms_router)
+    app.include_router(v1)
+    app.include_router(_health_router(settings))
+    if settings.bench_floor:
+        app.include_router(_floor_router())
+    return app
+
+
+def _health_router(settings: Settings) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready to serve: the database answers and is migrated; the rate-limit store answers."""
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            revision = await current_revision(request.app.state.engine)
+            expected = head_revision(settings)
+            checks["database"] = (
+                "ok" if revision == expected else f"at migration {revision}, expected {expected}"
+            )
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            reachable = await request.app.state.rate_limiter.check_storage()
+            checks["rate_limit_store"] = "ok" if reachable else "unreachable"
+        except Exception as exc:
+            checks["rate_limit_store"] = f"unreachable: {type(exc).__name__}"
+        if all(value == "ok" for value in checks.values()):
+            return JSONResponse({"status": "ok", "checks": checks})
+        response = error_response(
+            503,
+            "Not ready: "
+            + "; ".join(f"{name} {value}" for name, value in checks.items() if value != "ok"),
+        )
+        return response
+
+    return router
+
+
+def _floor_router() -> APIRouter:
+    """For bench/forms.py only: the same stack answering pre-serialised bytes, no database."""
+    router = APIRouter(include_in_schema=False)
+    cache: dict[int, bytes] = {}
+
+    @router.get("/bench/floor")
+    async def floor(size: int = 2048) -> Response:
+        body = cache.get(size)
+        if body is None:
+            body = cache[size] = b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
+        return Response(body, media_type="application/json")
+
+    return router

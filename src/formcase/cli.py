@@ -1,0 +1,271 @@
+"""The `formcase` command: serve, migrate, and manage workspaces, tokens and templates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth import service as tokens
+from formcase.config import Settings
+from formcase.db.engine import make_engine, make_sessionmaker
+from formcase.db.migrate import current_revision, head_revision, upgrade
+from formcase.kit.errors import APIError
+from formcase.kit.time import isoformat_z
+from formcase.templates import service as templates
+from formcase.workspaces import service as workspaces
+
+app = typer.Typer(
+    help="formcase: a self-hostable Penbox Connect API v1 server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces and their members.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (pnbx_…).", no_args_is_help=True)
+template_app = typer.Typer(help="Form templates.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(token_app, name="token")
+app.add_typer(template_app, name="template")
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in a session on the configured database; API errors become exit code 1."""
+
+    settings = Settings()
+
+    async def main() -> T:
+        engine = make_engine(settings)
+        try:
+            if await current_revision(engine) != head_revision(settings):
+                raise APIError("the database is not migrated; run `formcase db upgrade` first.")
+            async with make_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except APIError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration the database does not have yet."""
+    settings = Settings()
+    upgrade(settings)
+    typer.echo(f"database at migration {head_revision(settings)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int | None, typer.Option(help="server processes")] = None,
+) -> None:
+    """Start the HTTP server."""
+    import uvicorn
+
+    settings = Settings()
+
+    async def revision() -> str | None:
+        engine = make_engine(settings)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    if asyncio.run(revision()) != head_revision(settings):
+        typer.echo(
+            "error: the database is not migrated; run `formcase db upgrade` first.", err=True
+        )
+        raise typer.Exit(1)
+    uvicorn.run(
+        "formcase.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@workspace_app.command("create")
+def workspace_create(slug: str, name: Annotated[str, typer.Option(help="display name")]) -> None:
+    """Create a workspace; prints it as JSON."""
+
+    async def work(session: AsyncSession) -> None:
+        workspace = await workspaces.create(session, slug, name)
+        _print_json(
+            {
+                "id": str(workspace.id),
+                "slug": workspace.slug,
+                "name": workspace.name,
+                "created_at": isoformat_z(workspace.created_at),
+            }
+        )
+
+    _run(work)
+
+
+@workspace_app.command("add-member")
+def workspace_add_member(
+    email: str,
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+    given_name: Annotated[str | None, typer.Option()] = None,
+    family_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add a member (a possible owner of forms) to a workspace."""
+
+    async def work(session: AsyncSession) -> None:
+        found = await workspaces.get_by_slug(session, workspace)
+        member = await workspaces.add_member(session, found, email, given_name, family_name)
+        _print_json({"id": str(member.id), "email": member.email, "workspace": workspace})
+
+    _run(work)
+
+
+@token_app.command("create")
+def token_create(
+    workspace: Annotated[list[str], typer.Option(help="workspace slug; repeat for several")],
+    name: Annotated[str, typer.Option(help="what the token is for")],
+) -> None:
+    """Create a token; the secret is printed once, alone on the last line."""
+
+    async def work(session: AsyncSession) -> str:
+        token, secret = await tokens.create_token(session, name, workspace)
+        typer.echo(f"token {token.id} '{token.name}' for {', '.join(workspace)}:")
+        return secret
+
+    typer.echo(_run(work))
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every token: id, name, hint, workspaces, created, last used, revoked."""
+
+    async def work(session: AsyncSession) -> None:
+        rows = await tokens.list_tokens(session)
+        _print_json(
+            [
+                {
+                    "id": str(token.id),
+                    "name": token.name,
+                    "hint": token.hint + "…",
+                    "workspaces": slugs,
+                    "created_at": isoformat_z(token.created_at),
+                    "last_used_at": token.last_used_at and isoformat_z(token.last_used_at),
+                    "revoked_at": token.revoked_at and isoformat_z(token.revoked_at),
+                }
+                for token, slugs in rows
+            ]
+        )
+
+    _run(work)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token: it stops working at once."""
+    try:
+        parsed = uuid.UUID(token_id)
+    except ValueError:
+        typer.echo(f"error: '{token_id}' is not a token id (see `formcase token list`)", err=True)
+        raise typer.Exit(1) from None
+
+    async def work(session: AsyncSession) -> None:
+        token = await tokens.revoke_token(session, parsed)
+        typer.echo(f"token {token.id} '{token.name}' revoked")
+
+    _run(work)
+
+
+@template_app.command("import")
+def template_import(
+    file: Annotated[Path, typer.Argument(help="template file, JSON or YAML")],
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+) -> None:
+    """Publish a template file: a new slug is version 1, a changed one the next version."""
+    try:
+        definition = templates.read_file(file)
+    except templates.TemplateFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    async def work(session: AsyncSession) -> None:
+        template, version, changed = await templates.publish(session, workspace, definition)
+        state = "published" if changed else "unchanged, still"
+        typer.echo(f"template '{template.slug}' in '{workspace}': {state} version {version}")
+
+    _run(work)
+
+
+@template_app.command("list")
+def template_list(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
+    """The templates of a workspace, as JSON."""
+
+    async def work(session: AsyncSession) -> None:
+        rows = await templates.in_workspace(session, workspace)
+        _print_json(
+            [
+                {
+                    "id": str(t.id),
+                    "slug": t.slug,
+                    "name": t.name,
+                    "version": t.current_version,
+                    "archived_at": t.archived_at and isoformat_z(t.archived_at),
+                }
+                for t in rows
+            ]
+        )
+
+    _run(work)
+
+
+@template_app.command("archive")
+def template_archive(
+    slug: str,
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+    undo: Annotated[bool, typer.Option("--undo", help="unarchive")] = False,
+) -> None:
+    """Archive a template (no new forms from it) or, with --undo, bring it back."""
+
+    async def work(session: AsyncSession) -> None:
+        await templates.set_archived(session, workspace, slug, not undo)
+        typer.echo(f"template '{slug}' {'unarchived' if undo else 'archived'}")
+
+    _run(work)
+
+
+@app.command()
+def demo() -> None:
+    """On an empty database: a demo workspace, two templates and a token, with a curl to try."""
+    from formcase.demo.seed import seed
+
+    settings = Settings()
+    result = _run(lambda session: seed(session, settings))
+    typer.echo(result)
+
+
+def main() -> None:
+    app(prog_name="formcase")
+
+
+if __name__ == "__main__":
+    main()

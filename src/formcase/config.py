@@ -1,0 +1,49 @@
+"""All settings, read from the environment (prefix FORMCASE_) or passed in by tests."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORMCASE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".formcase"), description="SQLite file and local files")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file in data_dir"
+    )
+    redis_url: str | None = Field(default=None, description="shared rate-limit counters")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="base of API links")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1, description="server processes")
+
+    # Rate limits in the `limits` notation ("100/minute"); an empty string turns one off.
+    rate_limit_token: str = "100/minute"
+    rate_limit_client: str = "1000/hour"
+
+    form_default_expiry_days: int = Field(
+        default=60, ge=0, description="active_until when a form is created without one; 0: none"
+    )
+    database_pool_size: int = Field(default=10, ge=1)
+    database_echo: bool = False
+    bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'formcase.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

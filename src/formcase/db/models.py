@@ -1,0 +1,18 @@
+"""Every ORM model, imported in one place so that metadata (and Alembic) sees them all."""
+
+from formcase.auth.models import ApiToken, token_workspaces
+from formcase.db.base import Base
+from formcase.forms.models import Form
+from formcase.templates.models import FormTemplate, FormTemplateVersion
+from formcase.workspaces.models import Member, Workspace
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Form",
+    "FormTemplate",
+    "FormTemplateVersion",
+    "Member",
+    "Workspace",
+    "token_workspaces",
+]

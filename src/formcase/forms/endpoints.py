@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth.dependencies import require_principal
+from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.db.engine import get_session
+from formcase.forms import service
+from formcase.forms.schemas import (
+    FormCount,
+    FormCountParams,
+    FormCreate,
+    FormListParams,
+    FormOut,
+    FormPatch,
+)
+from formcase.kit.listing import Paginated
+
+router = APIRouter(tags=["forms"])
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get("/forms", response_model=Paginated[FormOut])
+async def list_forms(
+    params: Annotated[FormListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> Paginated[FormOut]:
+    """Forms of the token's workspaces, filtered, sorted and paginated."""
+    return await service.list_forms(session, principal, params, settings)
+
+
+@router.get("/requests", response_model=list[FormOut])
+async def list_requests(
+    params: Annotated[FormListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> list[FormOut]:
+    """The older name of /forms: the same filters, a bare array."""
+    return (await service.list_forms(session, principal, params, settings)).data
+
+
+@router.get("/forms/count", response_model=FormCount, response_model_exclude_none=True)
+@router.get(
+    "/requests/count",
+    response_model=FormCount,
+    response_model_exclude_none=True,
+    include_in_schema=False,
+)
+async def count_forms(
+    params: Annotated[FormCountParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> FormCount:
+    """How many forms match; `group-by` splits the count by status, user or data field."""
+    return await service.count_forms(session, principal, params)
+
+
+@router.post("/forms", response_model=FormOut, status_code=201)
+@router.post("/requests", response_model=FormOut, status_code=201, include_in_schema=False)
+async def create_form(
+    body: FormCreate,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> FormOut:
+    """Create a form from a template and (unless `draft`) send it to the contact."""
+    return await service.create(session, principal, body, settings)
+
+
+@router.get("/forms/{form_id}", response_model=FormOut)
+@router.get("/requests/{form_id}", response_model=FormOut, include_in_schema=False)
+async def get_form(
+    form_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> FormOut:
+    return await service.get(session, principal, form_id, settings)
+
+
+@router.patch("/forms/{form_id}", response_model=FormOut)
+@router.patch("/requests/{form_id}", response_model=FormOut, include_in_schema=False)
+async def update_form(
+    form_id: uuid.UUID,
+    patch: FormPatch,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> FormOut:
+    """Archive or unarchive, activate a draft, mark processed, change active_until."""
+    return await service.update(session, principal, form_id, patch, settings)

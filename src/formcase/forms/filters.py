@@ -1,0 +1,112 @@
+"""What forms can be filtered, sorted and grouped by, for the kit's filter mechanism."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_, select
+
+from formcase.forms.models import Form
+from formcase.forms.schemas import FormStatus
+from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind
+from formcase.kit.time import utcnow
+from formcase.workspaces.models import Member, Workspace
+
+STATUSES = tuple(status.value for status in FormStatus)
+USER_FIELDS = (
+    "email",
+    "phone",
+    "given_name",
+    "family_name",
+    "locale",
+    "internal_ref",
+    "company_name",
+)
+
+
+def is_active(now: datetime) -> ColumnElement[bool]:
+    """Open for the contact right now: pending, not archived, inside its activity window."""
+    return and_(
+        Form.status == FormStatus.PENDING.value,
+        Form.archived.is_(False),
+        or_(Form.active_from.is_(None), Form.active_from <= now),
+        or_(Form.active_until.is_(None), Form.active_until > now),
+    )
+
+
+def _flag(clause: ColumnElement[bool]) -> Flag:
+    return Flag(lambda wanted: clause if wanted else not_(clause))
+
+
+def _active(wanted: bool) -> ColumnElement[bool]:
+    clause = is_active(utcnow())
+    return clause if wanted else not_(clause)
+
+
+_workspace_slug = select(Workspace.slug).where(Workspace.id == Form.workspace_id).scalar_subquery()
+_owner_email = select(Member.email).where(Member.id == Form.owner_id).scalar_subquery()
+
+_fields: dict[str, Field | Flag] = {
+    "id": Field(Form.id, Kind.UUID),
+    "status": Field(Form.status, Kind.ENUM, STATUSES),
+    "created_at": Field(Form.created_at, Kind.DATETIME),
+    "updated_at": Field(Form.updated_at, Kind.DATETIME),
+    "archived_at": Field(Form.archived_at, Kind.DATETIME),
+    "processed_at": Field(Form.processed_at, Kind.DATETIME),
+    "active_from": Field(Form.active_from, Kind.DATETIME),
+    "active_until": Field(Form.active_until, Kind.DATETIME),
+    "redirect_url": Field(Form.redirect_url),
+    "archived": Field(Form.archived, Kind.BOOL),
+    "active": Flag(_active),
+    "completed": _flag(Form.status.in_([FormStatus.COMPLETED.value, FormStatus.PROCESSED.value])),
+    "processed": _flag(Form.status == FormStatus.PROCESSED.value),
+    "flow.slug": Field(Form.flow_slug),
+    "flow.id": Field(Form.template_id, Kind.UUID),
+    "flow.customization": Field(Form.template_id, Kind.UUID),
+    "workspace.id": Field(Form.workspace_id, Kind.UUID),
+    "workspace.slug": Field(_workspace_slug),
+    "company.id": Field(Form.workspace_id, Kind.UUID),
+    "company.slug": Field(_workspace_slug),
+    "owner.id": Field(Form.owner_id, Kind.UUID),
+    "owner.email": Field(_owner_email, case_insensitive=True),
+    "user.anonymous": Field(Form.user_anonymous, Kind.BOOL),
+    **{
+        f"user.{name}": Field(getattr(Form, f"user_{name}"), case_insensitive=name == "email")
+        for name in USER_FIELDS
+    },
+}
+
+FORM_FILTERS = FilterSpec(
+    fields=_fields,
+    json_columns={"data": Form.data, "external_args": Form.external_args},
+)
+
+SORTABLE: dict[str, SQLColumnExpression[Any]] = {
+    "created_at": Form.created_at,
+    "updated_at": Form.updated_at,
+}
+
+
+def group_expression(name: str) -> SQLColumnExpression[Any] | None:
+    """What `group-by=<name>` groups on: status, flow.slug, user.<field>, data.<key>."""
+    if name == "status":
+        return Form.status
+    if name == "flow.slug":
+        return Form.flow_slug
+    head, _, rest = name.partition(".")
+    if head == "user" and rest in USER_FIELDS:
+        column: SQLColumnExpression[Any] = getattr(Form, f"user_{rest}")
+        return column
+    if head in ("data", "external_args") and rest:
+        document = Form.data if head == "data" else Form.external_args
+        element: SQLColumnExpression[Any] = document[tuple(rest.split("."))].as_string()
+        return element
+    return None
+
+
+def archived_default(conditions: list[Condition]) -> list[Condition]:
+    """Archived forms are left out unless the caller asks about archival."""
+    if FORM_FILTERS.mentions(conditions, "archived", "archived_at"):
+        return conditions
+    return [*conditions, Condition("archived", "$eq", False)]

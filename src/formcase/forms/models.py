@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from formcase.db.base import Base, IdMixin, TimestampMixin
+
+
+class Form(IdMixin, TimestampMixin, Base):
+    """A form (API name: request) sent to one contact."""
+
+    __tablename__ = "forms"
+    __table_args__ = (
+        # The list and count queries: workspace + archived first, then the usual filters,
+        # created_at last so that a filtered page comes in index order.
+        Index("ix_forms_listing", "workspace_id", "archived", "created_at"),
+        Index("ix_forms_by_status", "workspace_id", "archived", "status", "created_at"),
+        Index(
+            "ix_forms_by_template_status",
+            "workspace_id",
+            "archived",
+            "flow_slug",
+            "status",
+            "created_at",
+        ),
+        Index("ix_forms_user_email", "workspace_id", "user_email"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("form_templates.id"), index=True)
+    template_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("form_template_versions.id"))
+    flow_slug: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    # `archived` mirrors `archived_at IS NOT NULL` so that indexes can lead with it.
+    archived: Mapped[bool] = mapped_column(default=False)
+    archived_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    active_from: Mapped[datetime | None]
+    active_until: Mapped[datetime | None]
+    fill_token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    user_anonymous: Mapped[bool] = mapped_column(default=False)
+    user_email: Mapped[str | None] = mapped_column(String(320))
+    user_phone: Mapped[str | None] = mapped_column(String(32))
+    user_given_name: Mapped[str | None] = mapped_column(String(200))
+    user_family_name: Mapped[str | None] = mapped_column(String(200))
+    user_locale: Mapped[str | None] = mapped_column(String(16))
+    user_internal_ref: Mapped[str | None] = mapped_column(String(200))
+    user_company_name: Mapped[str | None] = mapped_column(String(200))
+
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    data: Mapped[dict[str, Any]]
+    external_args: Mapped[dict[str, Any]]
+    options: Mapped[dict[str, Any]]
+    webhooks: Mapped[dict[str, Any]]
+    redirect_url: Mapped[str | None] = mapped_column(String(2048))
+    branding_slug: Mapped[str | None] = mapped_column(String(64))

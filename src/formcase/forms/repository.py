@@ -1,0 +1,89 @@
+"""Form queries. Every read is scoped to the workspaces the caller's token grants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, UnaryExpression, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.forms.models import Form
+from formcase.templates.models import FormTemplateVersion
+from formcase.workspaces.models import Member, Workspace
+
+# A form with what its API shape needs: workspace slug, owner email, template version.
+_WITH_REFS = (
+    select(Form, Workspace.slug, Member.email, FormTemplateVersion.version)
+    .join(Workspace, Workspace.id == Form.workspace_id)
+    .join(FormTemplateVersion, FormTemplateVersion.id == Form.template_version_id)
+    .outerjoin(Member, Member.id == Form.owner_id)
+)
+
+FormRow = tuple[Form, str, str | None, int]
+
+
+async def add(session: AsyncSession, form: Form) -> None:
+    session.add(form)
+    await session.flush()
+
+
+async def get(session: AsyncSession, form_id: uuid.UUID) -> FormRow | None:
+    """Any workspace's form: the service decides between 403 and 200."""
+    return (await session.execute(_WITH_REFS.where(Form.id == form_id))).tuples().first()
+
+
+async def get_for_update(session: AsyncSession, form_id: uuid.UUID) -> Form | None:
+    return (
+        await session.execute(select(Form).where(Form.id == form_id).with_for_update())
+    ).scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession,
+    workspace_ids: Collection[uuid.UUID],
+    where: Sequence[ColumnElement[bool]],
+    order: list[UnaryExpression[Any]],
+    limit: int,
+    offset: int,
+) -> tuple[list[FormRow], int]:
+    scope = [Form.workspace_id.in_(workspace_ids), *where]
+    total = (
+        await session.execute(select(func.count()).select_from(Form).where(*scope))
+    ).scalar_one()
+    if total <= offset:
+        return [], total
+    rows = await session.execute(
+        _WITH_REFS.where(*scope).order_by(*order).limit(limit).offset(offset)
+    )
+    return list(rows.tuples()), total
+
+
+async def count(
+    session: AsyncSession,
+    workspace_ids: Collection[uuid.UUID],
+    where: Sequence[ColumnElement[bool]],
+) -> int:
+    return (
+        await session.execute(
+            select(func.count())
+            .select_from(Form)
+            .where(Form.workspace_id.in_(workspace_ids), *where)
+        )
+    ).scalar_one()
+
+
+async def count_by(
+    session: AsyncSession,
+    workspace_ids: Collection[uuid.UUID],
+    where: Sequence[ColumnElement[bool]],
+    group: SQLColumnExpression[Any],
+) -> list[tuple[Any, int]]:
+    rows = await session.execute(
+        select(group, func.count())
+        .select_from(Form)
+        .where(Form.workspace_id.in_(workspace_ids), *where)
+        .group_by(group)
+    )
+    return [(value, number) for value, number in rows.tuples()]

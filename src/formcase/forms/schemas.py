@@ -1,0 +1,243 @@
+"""The Penbox shapes of a form (API name: request), key for key (seeds/01-get-form.txt)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from formcase.kit.listing import ListParams
+from formcase.kit.time import InputTimestamp, UTCTimestamp
+from formcase.workspaces.schemas import WorkspaceRef
+
+
+class FormStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    PROCESSED = "processed"
+
+
+# Events a webhook may subscribe to; `requests:*` are the older names of `forms:*`.
+WEBHOOK_EVENTS = (
+    "forms:created",
+    "forms:updated",
+    "forms:deleted",
+    "forms:archived",
+    "forms:unarchived",
+    "responses:created",
+    "responses:updated",
+    "responses:deleted",
+    "responses:completed",
+)
+WEBHOOK_EVENT_ALIASES = {
+    event.replace("forms:", "requests:"): event for event in WEBHOOK_EVENTS if "forms:" in event
+}
+
+
+class Links(BaseModel):
+    fill: str
+    app: str
+
+
+class FormUser(BaseModel):
+    anonymous: bool
+    email: str | None
+    phone: str | None
+    given_name: str | None
+    family_name: str | None
+    locale: str | None
+    internal_ref: str | None
+    company_name: str | None
+
+
+class Owner(BaseModel):
+    id: uuid.UUID
+    email: str
+
+
+class Flow(BaseModel):
+    slug: str
+    version: int
+
+
+class AttachmentSummary(BaseModel):
+    id: uuid.UUID
+    name: str
+    type: str
+    metadata: dict[str, Any]
+    uri: str
+
+
+class ResponseUser(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    anonymous: bool
+    ip: str | None
+    email: str | None
+    phone: str | None
+    locale: str | None
+    given_name: str | None
+    family_name: str | None
+    user_agent: str | None = Field(alias="user-agent")
+    accept_language: str | None = Field(alias="accept-language")
+
+
+class ResponseSummary(BaseModel):
+    id: uuid.UUID
+    completed_at: UTCTimestamp | None
+    declined_at: UTCTimestamp | None
+    data: dict[str, Any]
+    user: ResponseUser
+    attachments: list[AttachmentSummary]
+    signatures: dict[str, Any]
+    files: dict[str, Any]
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: uuid.UUID
+    status: str
+    method: str
+    at: UTCTimestamp | None
+    to: str | None
+    from_: str | None = Field(alias="from")
+    cc: str | None
+    bcc: str | None
+    system: bool
+    locale: str | None
+    template: str | None
+    variables: dict[str, Any] | None
+    active: bool
+    error: str | None
+    message_id: str | None
+    attachments: dict[str, Any] | None
+    deleted_at: UTCTimestamp | None
+
+
+class FormOut(BaseModel):
+    id: uuid.UUID
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+    status: FormStatus
+    archived: bool
+    archived_at: UTCTimestamp | None
+    processed_at: UTCTimestamp | None
+    active_from: UTCTimestamp | None
+    active_until: UTCTimestamp | None
+    links: Links
+    user: FormUser
+    owner: Owner | None
+    flow: Flow
+    workspace: WorkspaceRef
+    data: dict[str, Any]
+    external_args: dict[str, Any]
+    options: dict[str, Any]
+    redirect_url: str | None
+    webhooks: dict[str, list[str]]
+    responses: list[ResponseSummary]
+    notifications: list[Notification]
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FlowIn(_Body):
+    slug: StrictStr = Field(min_length=1, max_length=64)
+
+
+class WorkspaceIn(_Body):
+    slug: StrictStr | None = None
+    id: uuid.UUID | None = None
+
+
+class UserIn(_Body):
+    email: StrictStr | None = None
+    phone: StrictStr | None = None
+    given_name: StrictStr | None = Field(None, max_length=200)
+    family_name: StrictStr | None = Field(None, max_length=200)
+    locale: StrictStr | None = None
+    internal_ref: StrictStr | None = Field(None, max_length=200)
+    company_name: StrictStr | None = Field(None, max_length=200)
+
+
+class OwnerIn(_Body):
+    email: StrictStr | None = None
+
+
+class BrandingIn(_Body):
+    slug: StrictStr | None = None
+
+
+class FormCreate(_Body):
+    flow: FlowIn
+    company: WorkspaceIn | None = Field(None, description="workspace, when the token has several")
+    workspace: WorkspaceIn | None = Field(None, description="same as company")
+    user: UserIn | None = None
+    owner: OwnerIn | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="prefill, by element key")
+    options: dict[str, Any] = Field(default_factory=dict)
+    external_args: dict[str, Any] = Field(default_factory=dict)
+    redirect_url: StrictStr | None = None
+    draft: StrictBool = False
+    active_from: InputTimestamp | None = None
+    active_until: InputTimestamp | None = None
+    webhooks: dict[str, list[StrictStr]] = Field(default_factory=dict)
+    branding: BrandingIn | None = None
+
+
+class FormPatch(_Body):
+    archived: StrictBool | None = None
+    draft: StrictBool | None = None
+    processed: StrictBool | None = None
+    active_until: InputTimestamp | None = None
+
+
+# --- query parameters ---------------------------------------------------------------------
+
+
+class FormFilterParams(BaseModel):
+    """The bracketed filters of GET /forms and /forms/count; `filter` (JSON) overrides them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_slug: str | None = Field(None, alias="workspace[slug]")
+    workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
+    flow_slug: list[str] | None = Field(None, alias="flow[slug]", description="one or more")
+    flow_slug_list: list[str] | None = Field(None, alias="flow[slug][]")
+    flow_customization: uuid.UUID | None = Field(None, alias="flow[customization]")
+    owner_email: str | None = Field(None, alias="owner[email]")
+    user_given_name: str | None = Field(None, alias="user[given_name]")
+    user_family_name: str | None = Field(None, alias="user[family_name]")
+    user_email: str | None = Field(None, alias="user[email]")
+    user_phone: str | None = Field(None, alias="user[phone]")
+    archived: bool | None = Field(None, description="default false")
+    active: bool | None = None
+    completed: bool | None = None
+    processed: bool | None = None
+    status: list[str] | None = Field(None, description="one or more, repeated or comma-separated")
+    filter: str | None = Field(None, description="JSON filter; overrides the other filters")
+
+
+class FormListParams(FormFilterParams, ListParams):
+    pass
+
+
+class FormCountParams(FormFilterParams):
+    group_by: list[str] | None = Field(
+        None, alias="group-by", description="status, flow.slug, user.<field> or data.<key>"
+    )
+    group_by_underscore: list[str] | None = Field(None, alias="group_by")
+
+
+class FormCount(BaseModel):
+    count: int
+    by: dict[str, dict[str, int]] | None = None

@@ -1,0 +1,403 @@
+"""Forms: creation from a template, the status lifecycle, listing and counting."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.forms import repository
+from formcase.forms.filters import (
+    FORM_FILTERS,
+    SORTABLE,
+    archived_default,
+    group_expression,
+)
+from formcase.forms.models import Form
+from formcase.forms.repository import FormRow
+from formcase.forms.schemas import (
+    WEBHOOK_EVENT_ALIASES,
+    WEBHOOK_EVENTS,
+    Flow,
+    FormCount,
+    FormCountParams,
+    FormCreate,
+    FormFilterParams,
+    FormListParams,
+    FormOut,
+    FormPatch,
+    FormStatus,
+    FormUser,
+    Links,
+    Owner,
+    WorkspaceIn,
+)
+from formcase.kit.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from formcase.kit.filters import Condition, parse_filter_json
+from formcase.kit.listing import Paginated, order_by
+from formcase.kit.time import utcnow
+from formcase.templates import service as templates
+from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
+from formcase.workspaces import repository as workspace_repository
+from formcase.workspaces import service as workspaces
+from formcase.workspaces.schemas import WorkspaceRef
+
+LOCALE_PATTERN = re.compile(r"[a-z]{2}(?:[-_][A-Za-z]{2})?")
+FINAL = {FormStatus.COMPLETED, FormStatus.DECLINED, FormStatus.PROCESSED}
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def to_out(row: FormRow, public_url: str) -> FormOut:
+    form, workspace_slug, owner_email, version = row
+    return FormOut(
+        id=form.id,
+        created_at=form.created_at,
+        updated_at=form.updated_at,
+        status=FormStatus(form.status),
+        archived=form.archived,
+        archived_at=form.archived_at,
+        processed_at=form.processed_at,
+        active_from=form.active_from,
+        active_until=form.active_until,
+        links=Links(
+            fill=f"{public_url}/f/{form.fill_token}",
+            app=f"{public_url}/app/forms/{form.id}",
+        ),
+        user=FormUser(
+            anonymous=form.user_anonymous,
+            email=form.user_email,
+            phone=form.user_phone,
+            given_name=form.user_given_name,
+            family_name=form.user_family_name,
+            locale=form.user_locale,
+            internal_ref=form.user_internal_ref,
+            company_name=form.user_company_name,
+        ),
+        owner=(
+            Owner(id=form.owner_id, email=owner_email)
+            if form.owner_id is not None and owner_email is not None
+            else None
+        ),
+        flow=Flow(slug=form.flow_slug, version=version),
+        workspace=WorkspaceRef(id=form.workspace_id, slug=workspace_slug),
+        data=form.data,
+        external_args=form.external_args,
+        options=form.options,
+        redirect_url=form.redirect_url,
+        webhooks=form.webhooks,
+        responses=[],
+        notifications=[],
+    )
+
+
+async def get(
+    session: AsyncSession, principal: Principal, form_id: uuid.UUID, settings: Settings
+) -> FormOut:
+    return to_out(await _granted_row(session, principal, form_id), settings.public_url)
+
+
+async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
+    row = await repository.get(session, form_id)
+    if row is None:
+        raise NotFound(f"No form with id {form_id}.")
+    if not principal.grants(row[0].workspace_id):
+        raise Forbidden(f"Form {form_id} belongs to a workspace this token does not grant.")
+    return row
+
+
+async def _conditions(
+    session: AsyncSession, principal: Principal, params: FormFilterParams
+) -> list[Condition]:
+    """Bracketed filters, or the JSON `filter` that overrides them; archived left out unless
+    asked about."""
+    if params.filter is not None:
+        return archived_default(parse_filter_json(params.filter))
+    conditions: list[Condition] = []
+    if params.workspace_slug is not None or params.workspace_id is not None:
+        workspace = await workspaces.granted(
+            session, principal, slug=params.workspace_slug, workspace_id=params.workspace_id
+        )
+        conditions.append(Condition("workspace.id", "$eq", str(workspace.id)))
+    slugs = [*(params.flow_slug or []), *(params.flow_slug_list or [])]
+    slugs = [slug for value in slugs for slug in value.split(",") if slug]
+    if slugs:
+        conditions.append(Condition("flow.slug", "$in", slugs))
+    if params.flow_customization is not None:
+        conditions.append(Condition("flow.customization", "$eq", str(params.flow_customization)))
+    statuses = [part for value in params.status or [] for part in value.split(",") if part]
+    if statuses:
+        conditions.append(Condition("status", "$in", statuses))
+    simple = {
+        "owner.email": params.owner_email,
+        "user.given_name": params.user_given_name,
+        "user.family_name": params.user_family_name,
+        "user.email": params.user_email,
+        "user.phone": params.user_phone,
+        "archived": params.archived,
+        "active": params.active,
+        "completed": params.completed,
+        "processed": params.processed,
+    }
+    conditions += [
+        Condition(path, "$eq", value) for path, value in simple.items() if value is not None
+    ]
+    return archived_default(conditions)
+
+
+async def list_forms(
+    session: AsyncSession, principal: Principal, params: FormListParams, settings: Settings
+) -> Paginated[FormOut]:
+    where = FORM_FILTERS.where(await _conditions(session, principal, params))
+    order = order_by(params.sort, SORTABLE, "-created_at", Form.id)
+    page = params.page()
+    rows, total = await repository.page(
+        session, principal.workspace_ids, where, order, page.size, page.offset
+    )
+    return Paginated[FormOut].build([to_out(row, settings.public_url) for row in rows], total, page)
+
+
+async def count_forms(
+    session: AsyncSession, principal: Principal, params: FormCountParams
+) -> FormCount:
+    where = FORM_FILTERS.where(await _conditions(session, principal, params))
+    groups = [
+        name.strip()
+        for value in [*(params.group_by or []), *(params.group_by_underscore or [])]
+        for name in value.split(",")
+        if name.strip()
+    ]
+    expressions = {}
+    for name in dict.fromkeys(groups):
+        expression = group_expression(name)
+        if expression is None:
+            raise BadRequest(
+                f"Cannot group by '{name}'. Use status, flow.slug, user.<field> or data.<key>."
+            )
+        expressions[name] = expression
+    total = await repository.count(session, principal.workspace_ids, where)
+    if not expressions:
+        return FormCount(count=total)
+    by: dict[str, dict[str, int]] = {}
+    for name, expression in expressions.items():
+        rows = await repository.count_by(session, principal.workspace_ids, where, expression)
+        by[name] = {_group_key(value): number for value, number in rows}
+    return FormCount(count=total, by=by)
+
+
+def _group_key(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- creating ----------------------------------------------------------------------------
+
+
+def _workspace_choice(body: FormCreate) -> WorkspaceIn | None:
+    if body.company and body.workspace and body.company != body.workspace:
+        raise BadRequest("'company' and 'workspace' name different workspaces; send one.")
+    return body.company or body.workspace
+
+
+def _check_url(url: str, field: str, *, https_only: bool) -> str:
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    schemes = ("https",) if https_only and not local else ("https", "http")
+    if parts.scheme not in schemes or not parts.hostname:
+        need = "an https:// URL" if "http" not in schemes else "an http(s):// URL"
+        raise BadRequest(f"Field '{field}' must be {need}, got '{url}'.")
+    return url
+
+
+def _check_webhooks(webhooks: dict[str, list[str]]) -> dict[str, list[str]]:
+    checked: dict[str, list[str]] = {}
+    for url, events in webhooks.items():
+        _check_url(url, f"webhooks.{url}", https_only=False)
+        if not events:
+            raise BadRequest(f"Webhook {url} subscribes to no events.")
+        unknown = [e for e in events if e not in WEBHOOK_EVENTS and e not in WEBHOOK_EVENT_ALIASES]
+        if unknown:
+            raise BadRequest(
+                f"Webhook {url}: unknown events {', '.join(unknown)}. "
+                f"Events: {', '.join(WEBHOOK_EVENTS)} (requests:* also accepted)."
+            )
+        checked[url] = list(dict.fromkeys(WEBHOOK_EVENT_ALIASES.get(e, e) for e in events))
+    return checked
+
+
+async def create(
+    session: AsyncSession, principal: Principal, body: FormCreate, settings: Settings
+) -> FormOut:
+    choice = _workspace_choice(body)
+    resolved = await templates.resolve(
+        session,
+        principal,
+        body.flow.slug,
+        workspace_slug=choice.slug if choice else None,
+        workspace_id=choice.id if choice else None,
+        usable=True,
+    )
+    template = resolved.definition
+    user = body.user
+    email = workspaces.normalise_email(user.email, "user.email") if user and user.email else None
+    phone = None
+    if user and user.phone:
+        phone = re.sub(r"[\s().-]", "", user.phone)
+        if not PHONE_PATTERN.fullmatch(phone):
+            raise BadRequest(
+                f"Field 'user.phone': '{user.phone}' is not a phone number in E.164 form "
+                "(+ country code and number, such as +32470123456)."
+            )
+    if user and user.locale and not LOCALE_PATTERN.fullmatch(user.locale):
+        raise BadRequest(f"Field 'user.locale': '{user.locale}' is not a language code (en, fr…).")
+
+    owner_id = None
+    if body.owner and body.owner.email:
+        owner_email = workspaces.normalise_email(body.owner.email, "owner.email")
+        member = await workspace_repository.member_by_email(
+            session, resolved.workspace.id, owner_email
+        )
+        if member is None:
+            raise BadRequest(
+                f"Field 'owner.email': {owner_email} is not a member of workspace "
+                f"'{resolved.workspace.slug}'."
+            )
+        owner_id = member.id
+    try:
+        check_prefill(template, body.data)
+    except ValueError as exc:
+        raise BadRequest(f"Field 'data': {exc}.") from None
+    try:
+        options = check_options(template, body.options)
+    except ValueError as exc:
+        raise BadRequest(f"Field 'options': {exc}.") from None
+    if body.redirect_url is not None:
+        _check_url(body.redirect_url, "redirect_url", https_only=True)
+    webhooks = _check_webhooks(body.webhooks)
+
+    now = utcnow()
+    active_until = body.active_until
+    if active_until is None and settings.form_default_expiry_days:
+        active_until = max(now, body.active_from or now) + timedelta(
+            days=settings.form_default_expiry_days
+        )
+    if body.active_from and active_until and active_until <= body.active_from:
+        raise BadRequest("Field 'active_until' must be later than 'active_from'.")
+
+    identified = user is not None and any(
+        (user.email, user.phone, user.given_name, user.family_name)
+    )
+    form = Form(
+        id=uuid.uuid4(),
+        workspace_id=resolved.workspace.id,
+        template_id=resolved.template.id,
+        template_version_id=resolved.version.id,
+        flow_slug=resolved.template.slug,
+        status=(FormStatus.DRAFT if body.draft else FormStatus.PENDING).value,
+        archived=False,
+        active_from=body.active_from,
+        active_until=active_until,
+        fill_token=secrets.token_urlsafe(24),
+        user_anonymous=not identified,
+        user_email=email,
+        user_phone=phone,
+        user_given_name=user.given_name if user else None,
+        user_family_name=user.family_name if user else None,
+        user_locale=user.locale if user else None,
+        user_internal_ref=user.internal_ref if user else None,
+        user_company_name=user.company_name if user else None,
+        owner_id=owner_id,
+        data=body.data,
+        external_args=body.external_args,
+        options=options,
+        webhooks=webhooks,
+        redirect_url=body.redirect_url,
+        branding_slug=body.branding.slug if body.branding else None,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add(session, form)
+    await session.commit()
+    return await get(session, principal, form.id, settings)
+
+
+# --- changing ----------------------------------------------------------------------------
+
+
+def _apply_patch(form: Form, patch: FormPatch) -> None:
+    """The lifecycle: draft -> pending -> completed | declined; completed <-> processed.
+    Archival is independent of status. Asking for the state a form is already in is fine."""
+    now = utcnow()
+    status = FormStatus(form.status)
+    given = patch.model_fields_set
+    if "archived" in given:
+        if patch.archived is None:
+            raise BadRequest("Field 'archived' must be true or false.")
+        if patch.archived and not form.archived:
+            form.archived, form.archived_at = True, now
+        elif not patch.archived and form.archived:
+            form.archived, form.archived_at = False, None
+    if "draft" in given:
+        if patch.draft is None:
+            raise BadRequest("Field 'draft' must be true or false.")
+        if patch.draft and status is not FormStatus.DRAFT:
+            if status is not FormStatus.PENDING:
+                raise Unprocessable(
+                    f"This form is {status.value}: only a pending form can go back to draft."
+                )
+            status = FormStatus.DRAFT
+        elif not patch.draft and status is FormStatus.DRAFT:
+            status = FormStatus.PENDING
+    if "processed" in given:
+        if patch.processed is None:
+            raise BadRequest("Field 'processed' must be true or false.")
+        if patch.processed and status is not FormStatus.PROCESSED:
+            if status is not FormStatus.COMPLETED:
+                raise Unprocessable(
+                    f"This form is {status.value}: only a completed form can be processed."
+                )
+            status, form.processed_at = FormStatus.PROCESSED, now
+        elif not patch.processed and status is FormStatus.PROCESSED:
+            status, form.processed_at = FormStatus.COMPLETED, None
+    if "active_until" in given:
+        if status in FINAL:
+            raise Unprocessable(
+                f"This form is {status.value}: its active_until can no longer change."
+            )
+        until = patch.active_until
+        if until is not None and form.active_from is not None and until <= form.active_from:
+            raise Unprocessable("active_until must be later than the form's active_from.")
+        form.active_until = until
+    form.status = status.value
+    form.updated_at = now
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    form_id: uuid.UUID,
+    patch: FormPatch,
+    settings: Settings,
+) -> FormOut:
+    if not patch.model_fields_set:
+        raise BadRequest(
+            "Nothing to update: send one or more of archived, draft, processed, active_until."
+        )
+    await _granted_row(session, principal, form_id)
+    form = await repository.get_for_update(session, form_id)
+    if form is None:
+        raise NotFound(f"No form with id {form_id}.")
+    _apply_patch(form, patch)
+    await session.commit()
+    return await get(session, principal, form_id, settings)

@@ -1,0 +1,1 @@
+"""Shared mechanisms used by every domain (and knowing none of them)."""

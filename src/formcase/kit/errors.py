@@ -1,0 +1,163 @@
+"""Every error leaves as JSON: {error, statusCode, message, errors[]} — never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("formcase")
+
+
+class APIError(Exception):
+    status_code = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details
+        self.headers = headers
+
+
+class BadRequest(APIError):
+    status_code = 400
+
+
+class Unauthorized(APIError):
+    status_code = 401
+
+
+class Forbidden(APIError):
+    status_code = 403
+
+
+class NotFound(APIError):
+    status_code = 404
+
+
+class Conflict(APIError):
+    status_code = 409
+
+
+class Unprocessable(APIError):
+    status_code = 422
+
+
+class TooManyRequests(APIError):
+    status_code = 429
+
+
+def error_body(
+    status_code: int, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    phrase = HTTPStatus(status_code).phrase
+    errors = details or [{"detail": message}]
+    return {
+        "error": phrase,
+        "statusCode": status_code,
+        "message": message,
+        "errors": [{"status": str(status_code), "title": phrase, **item} for item in errors],
+    }
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(status_code, message, details), status_code=status_code, headers=headers
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> tuple[str, str]:
+    """('body', 'user', 'email') -> ('body', 'user.email'); ('query', 'page[size]') likewise."""
+    where = str(loc[0]) if loc else "request"
+    path = ".".join(str(part) for part in loc[1:])
+    return where, path
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where, path = _location(tuple(error.get("loc", ())))
+    kind = error.get("type", "")
+    message = str(error.get("msg", "is invalid"))
+    if kind == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "")
+        return f"The request body is not valid JSON ({reason})".rstrip(" ()") + "."
+    if where == "body" and not path and kind in ("model_attributes_type", "dict_type"):
+        return "The request body must be a JSON object, sent with Content-Type: application/json."
+    if where == "path":
+        return f"Path parameter '{path}': {message}."
+    if kind == "extra_forbidden":
+        noun = "query parameter" if where == "query" else "field"
+        return f"Unknown {noun} '{path}'."
+    if kind == "missing":
+        noun = "query parameter" if where == "query" else "field"
+        if where == "body" and not path:
+            return "A JSON request body is required."
+        return f"Missing required {noun} '{path}'."
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if not path:
+        return message[0].upper() + message[1:] if message else "Invalid request."
+    label = f"Query parameter '{path}'" if where == "query" else f"Field '{path}'"
+    return f"{label}: {message}"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    details = []
+    for error in errors:
+        where, path = _location(tuple(error.get("loc", ())))
+        item: dict[str, Any] = {"detail": _describe(error)}
+        if where == "query":
+            item["source"] = {"parameter": path}
+        elif where == "body":
+            item["source"] = {"pointer": "/" + path.replace(".", "/")}
+        details.append(item)
+    message = " ".join(item["detail"] for item in details[:5]) or "Invalid request."
+    return error_response(400, message, details)
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, APIError)
+    return error_response(exc.status_code, exc.message, exc.details, exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = "No such endpoint. The API lives under /v1; see /docs."
+    elif exc.status_code == 405:
+        message = "This endpoint does not accept that HTTP method."
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "Internal server error; the failure was logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

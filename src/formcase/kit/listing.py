@@ -1,0 +1,106 @@
+"""Pagination and sorting for every list endpoint: `page[number]`/`page[size]` (and the older
+`page[offset]`/`page[limit]`), `sort=±field[,±field]`, and the `{meta, data}` envelope."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import SQLColumnExpression, UnaryExpression
+
+from formcase.kit.errors import BadRequest
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 100
+
+
+class ListParams(BaseModel):
+    """Query parameters every list endpoint takes; unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page_number: int = Field(1, ge=1, alias="page[number]", description="page, from 1")
+    page_size: int = Field(
+        10, ge=1, le=MAX_PAGE_SIZE, alias="page[size]", description="items per page, 1..100"
+    )
+    page_offset: int | None = Field(
+        None, ge=0, alias="page[offset]", description="older style: items to skip"
+    )
+    page_limit: int | None = Field(
+        None, ge=1, le=MAX_PAGE_SIZE, alias="page[limit]", description="older style: page size"
+    )
+    sort: str | None = Field(None, description="field, `-` prefix for descending")
+
+    def page(self) -> Page:
+        if self.page_offset is not None or self.page_limit is not None:
+            size = self.page_limit or self.page_size
+            offset = self.page_offset or 0
+            return Page(size=size, offset=offset, number=offset // size + 1)
+        return Page(
+            size=self.page_size,
+            offset=(self.page_number - 1) * self.page_size,
+            number=self.page_number,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    size: int
+    offset: int
+    number: int
+
+
+class PageMeta(BaseModel):
+    total_count: int
+    total_pages: int
+    page_size: int
+    current_page: int
+
+
+class Paginated(BaseModel, Generic[T]):
+    meta: PageMeta
+    data: list[T]
+
+    @classmethod
+    def build(cls, items: Sequence[T], total: int, page: Page) -> Paginated[T]:
+        meta = PageMeta(
+            total_count=total,
+            total_pages=math.ceil(total / page.size),
+            page_size=page.size,
+            current_page=page.number,
+        )
+        return cls(meta=meta, data=list(items))
+
+
+def order_by(
+    sort: str | None,
+    columns: Mapping[str, SQLColumnExpression[Any]],
+    default: str,
+    tiebreaker: SQLColumnExpression[Any],
+) -> list[UnaryExpression[Any]]:
+    """`-created_at,title` -> ORDER BY created_at DESC, title ASC, id (stable pages).
+
+    A `+` sent unencoded in a URL arrives as a space, so leading spaces mean ascending.
+    """
+    clauses: list[UnaryExpression[Any]] = []
+    descending_last = True
+    for raw in (sort or default).split(","):
+        term = raw.strip()
+        if not term:
+            continue
+        descending = term.startswith("-")
+        name = term.lstrip("+-")
+        column = columns.get(name)
+        if column is None:
+            allowed = ", ".join(f"±{key}" for key in columns)
+            raise BadRequest(f"Cannot sort by '{name}'. Sortable fields: {allowed}.")
+        clauses.append(column.desc() if descending else column.asc())
+        descending_last = descending
+    if not clauses:
+        raise BadRequest("Query parameter 'sort' is empty.")
+    clauses.append(tiebreaker.desc() if descending_last else tiebreaker.asc())
+    return clauses

@@ -1,0 +1,44 @@
+"""UTC time: every timestamp in formcase is aware UTC and leaves as ISO 8601 with `Z`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat_z(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 date or date-time; a date means midnight UTC, a naive time means UTC."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO 8601 date or date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+# A datetime field of an API shape: serialised as `2024-01-15T10:30:00Z`.
+UTCTimestamp = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str)]
+
+
+def _input_timestamp(value: object) -> object:
+    return parse_datetime(value) if isinstance(value, str) else value
+
+
+# A datetime a caller sends: ISO date or date-time; no zone means UTC.
+InputTimestamp = Annotated[datetime, BeforeValidator(_input_timestamp)]

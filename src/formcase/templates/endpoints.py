@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth.dependencies import require_principal
+from formcase.auth.principal import Principal
+from formcase.db.engine import get_session
+from formcase.kit.listing import Paginated
+from formcase.templates import service
+from formcase.templates.schemas import (
+    FlowListParams,
+    StepOut,
+    TemplateListParams,
+    TemplateOut,
+    TemplateSelector,
+)
+
+router = APIRouter(tags=["form templates"])
+
+
+@router.get("/form_templates", response_model=Paginated[TemplateOut])
+async def list_form_templates(
+    params: Annotated[TemplateListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> Paginated[TemplateOut]:
+    """Form templates of the token's workspaces; `archived=true` includes archived ones."""
+    page = params.page()
+    items, total = await service.list_for(
+        session,
+        principal,
+        archived=params.archived,
+        sort=params.sort,
+        limit=page.size,
+        offset=page.offset,
+    )
+    return Paginated[TemplateOut].build(items, total, page)
+
+
+@router.get("/flows", response_model=list[TemplateOut])
+async def list_flows(
+    params: Annotated[FlowListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> list[TemplateOut]:
+    """The older name of /form_templates: a bare array; `archived=true` lists only archived."""
+    items, _ = await service.list_for(
+        session, principal, archived=False, only_archived=params.archived
+    )
+    return items
+
+
+@router.get("/form_templates/{slug}/steps", response_model=list[StepOut])
+@router.get("/flows/{slug}/steps", response_model=list[StepOut], include_in_schema=False)
+async def get_template_steps(
+    slug: str,
+    selector: Annotated[TemplateSelector, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> list[StepOut]:
+    """The steps and elements of the template's current version."""
+    resolved = await service.resolve_selected(session, principal, slug, selector)
+    return service.steps_of(resolved.definition, selector.locale)
+
+
+@router.get("/form_templates/{slug}/options")
+@router.get("/flows/{slug}/options", include_in_schema=False)
+async def get_template_options(
+    slug: str,
+    selector: Annotated[TemplateSelector, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> dict[str, Any]:
+    """The options a form of this template has, with their defaults; POST /forms takes any of
+    them under `options`."""
+    resolved = await service.resolve_selected(session, principal, slug, selector)
+    return resolved.definition.effective_options()

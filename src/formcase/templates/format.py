@@ -1,0 +1,384 @@
+"""The form template file format (docs/templates.md), its validation, and the value rules of
+each element type (used for prefill now, for the fill page later)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from stdnum import iban as iban_number
+from stdnum.exceptions import ValidationError as NumberError
+
+from formcase.kit.conditions import VisibleIf, fields_of
+
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
+SLUG_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+LOCALE_PATTERN = re.compile(r"[a-z]{2}")
+PHONE_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
+
+# A label: one text, or one text per locale ({"en": "Name", "fr": "Nom"}).
+Localised = str | dict[str, str]
+
+
+class ElementType(StrEnum):
+    TEXT = "text"
+    TEXTAREA = "textarea"
+    EMAIL = "email"
+    PHONE = "phone"
+    NUMBER = "number"
+    DATE = "date"
+    CHECKBOX = "checkbox"
+    CHOICES = "choices"
+    MULTIPLE_CHOICE = "multiple_choice"
+    FILE = "file"
+    SIGNATURE = "signature"
+    IBAN = "iban"
+    PARAGRAPH = "paragraph"
+
+
+WITH_OPTIONS = {ElementType.CHOICES, ElementType.MULTIPLE_CHOICE}
+NOT_PREFILLABLE = {ElementType.FILE, ElementType.SIGNATURE, ElementType.PARAGRAPH}
+
+# Options every template has; a template may change their defaults and add its own.
+BUILTIN_OPTIONS: dict[str, Any] = {
+    "reminder_interval_days": None,  # days between reminders while pending; null: none
+    "send_confirmation": False,  # email the contact a confirmation on completion
+}
+
+
+class Choice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(min_length=1, max_length=200)
+    label: Localised
+
+
+class Element(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = Field(None, max_length=120)
+    type: ElementType
+    label: Localised | None = None
+    description: Localised | None = None
+    placeholder: Localised | None = None
+    required: bool = False
+    visible_if: VisibleIf | None = None
+    # text, textarea
+    pattern: str | None = None
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=1)
+    # number (and date bounds as ISO dates)
+    min: float | str | None = None
+    max: float | str | None = None
+    decimals: int | None = Field(None, ge=0, le=10)
+    # choices, multiple_choice
+    options: list[Choice] | None = None
+    min_selections: int | None = Field(None, ge=0)
+    max_selections: int | None = Field(None, ge=1)
+    # file
+    accept: list[str] | None = None
+    max_size: int | None = Field(None, ge=1, description="bytes")
+    multiple: bool = False
+    # paragraph
+    content: Localised | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Element:
+        name = self.key or f"a {self.type} element"
+        if self.type is ElementType.PARAGRAPH:
+            if self.required:
+                raise ValueError(f"{name}: a paragraph cannot be required")
+        else:
+            if not self.key:
+                raise ValueError(f"every {self.type} element needs a key")
+            if not KEY_PATTERN.fullmatch(self.key):
+                raise ValueError(
+                    f"element key '{self.key}': use letters, digits and _ (dots for nesting)"
+                )
+        if self.type in WITH_OPTIONS:
+            if not self.options:
+                raise ValueError(f"{name}: a {self.type} element needs options")
+            values = [option.value for option in self.options]
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: option values must be unique")
+        elif self.options is not None:
+            raise ValueError(f"{name}: only choices and multiple_choice take options")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{name}: pattern is not a valid regular expression ({exc})"
+                ) from None
+        if self.type is ElementType.DATE:
+            for bound in (self.min, self.max):
+                if bound is not None and not _is_iso_date(bound):
+                    raise ValueError(f"{name}: min and max of a date are ISO dates (YYYY-MM-DD)")
+        return self
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    title: Localised
+    description: Localised | None = None
+    visible_if: VisibleIf | None = None
+    elements: list[Element] = Field(min_length=1)
+
+
+class TemplateFile(BaseModel):
+    """A template as written in a JSON or YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str
+    name: str = Field(min_length=1, max_length=64)
+    locale: str = "en"
+    locales: list[str] | None = None
+    description: str | None = Field(None, max_length=1000)
+    options: dict[str, Any] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG_PATTERN.fullmatch(value):
+            raise ValueError("use lowercase letters, digits and hyphens (at most 64)")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if not LOCALE_PATTERN.fullmatch(value):
+            raise ValueError("a locale is a two-letter language code such as en, fr, nl")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TemplateFile:
+        locales = self.locales or [self.locale]
+        if self.locale not in locales:
+            raise ValueError(f"locales must include the default locale '{self.locale}'")
+        for code in locales:
+            if not LOCALE_PATTERN.fullmatch(code):
+                raise ValueError(f"locale '{code}' is not a two-letter language code")
+        step_ids = [step.id for step in self.steps]
+        if len(set(step_ids)) != len(step_ids):
+            raise ValueError("step ids must be unique")
+        keys: list[str] = [e.key for _, e in self.elements() if e.key]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValueError(f"element keys must be unique: {', '.join(duplicates)}")
+        known = set(keys)
+        for where, condition in self._conditions():
+            for field in fields_of(condition):
+                if field not in known:
+                    raise ValueError(f"{where}: visible_if reads unknown element '{field}'")
+                if where == f"element '{field}'":
+                    raise ValueError(f"{where}: visible_if cannot read the element itself")
+        for where, text in self._texts():
+            if isinstance(text, dict):
+                if self.locale not in text:
+                    raise ValueError(f"{where} has no text for the default locale '{self.locale}'")
+                unknown = sorted(set(text) - set(locales))
+                if unknown:
+                    raise ValueError(f"{where} uses undeclared locales: {', '.join(unknown)}")
+        for key, value in self.options.items():
+            default = BUILTIN_OPTIONS.get(key)
+            if default is not None and not _same_json_type(default, value):
+                raise ValueError(f"option '{key}' must be a {_json_type(default)}")
+        return self
+
+    def elements(self) -> Iterator[tuple[Step, Element]]:
+        for step in self.steps:
+            for element in step.elements:
+                yield step, element
+
+    def element(self, key: str) -> Element | None:
+        return next((e for _, e in self.elements() if e.key == key), None)
+
+    def effective_options(self) -> dict[str, Any]:
+        return {**BUILTIN_OPTIONS, **self.options}
+
+    def _conditions(self) -> Iterator[tuple[str, VisibleIf]]:
+        for step in self.steps:
+            if step.visible_if is not None:
+                yield f"step '{step.id}'", step.visible_if
+            for element in step.elements:
+                if element.visible_if is not None:
+                    yield f"element '{element.key}'", element.visible_if
+
+    def _texts(self) -> Iterator[tuple[str, Localised | None]]:
+        for step in self.steps:
+            yield f"title of step '{step.id}'", step.title
+            yield f"description of step '{step.id}'", step.description
+            for element in step.elements:
+                name = f"element '{element.key or element.type}'"
+                yield f"label of {name}", element.label
+                yield f"description of {name}", element.description
+                yield f"placeholder of {name}", element.placeholder
+                yield f"content of {name}", element.content
+                for option in element.options or []:
+                    yield f"option '{option.value}' of {name}", option.label
+
+
+def localise(text: Localised | None, locale: str, default: str) -> str | None:
+    if text is None or isinstance(text, str):
+        return text
+    return text.get(locale) or text.get(default) or next(iter(text.values()), None)
+
+
+def _is_iso_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return len(str(value)) == 10
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "object"
+
+
+def _same_json_type(default: Any, value: Any) -> bool:
+    return value is None or _json_type(default) == _json_type(value)
+
+
+def check_options(template: TemplateFile, given: dict[str, Any]) -> dict[str, Any]:
+    """A form's options: the template's, overridden by known keys of the right type."""
+    effective = template.effective_options()
+    problems = []
+    for key, value in given.items():
+        if key not in effective:
+            problems.append(f"unknown option '{key}' (this template has: {', '.join(effective)})")
+        elif effective[key] is not None and not _same_json_type(effective[key], value):
+            problems.append(f"option '{key}' must be a {_json_type(effective[key])}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return {**effective, **given}
+
+
+def check_value(element: Element, value: Any) -> str | None:
+    """Why `value` is not acceptable for `element`, or None when it is."""
+    kind = element.type
+    if value is None:
+        return None
+    if kind in (ElementType.TEXT, ElementType.TEXTAREA):
+        if not isinstance(value, str):
+            return "must be text"
+        if element.min_length is not None and len(value) < element.min_length:
+            return f"must be at least {element.min_length} characters"
+        if element.max_length is not None and len(value) > element.max_length:
+            return f"must be at most {element.max_length} characters"
+        if element.pattern and value and not re.fullmatch(element.pattern, value):
+            return f"does not match the pattern {element.pattern}"
+        return None
+    if kind is ElementType.EMAIL:
+        try:
+            validate_email(str(value), check_deliverability=False)
+        except EmailNotValidError:
+            return "must be an email address"
+        return None
+    if kind is ElementType.PHONE:
+        if not isinstance(value, str) or not PHONE_PATTERN.fullmatch(
+            re.sub(r"[\s().-]", "", value)
+        ):
+            return "must be a phone number in international form, such as +32470123456"
+        return None
+    if kind is ElementType.NUMBER:
+        return _check_number(element, value)
+    if kind is ElementType.DATE:
+        if not isinstance(value, str) or not _is_iso_date(value):
+            return "must be a date as YYYY-MM-DD"
+        if element.min is not None and value < str(element.min):
+            return f"must be on or after {element.min}"
+        if element.max is not None and value > str(element.max):
+            return f"must be on or before {element.max}"
+        return None
+    if kind is ElementType.CHECKBOX:
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind is ElementType.CHOICES:
+        allowed = [option.value for option in element.options or []]
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+    if kind is ElementType.MULTIPLE_CHOICE:
+        return _check_selection(element, value)
+    if kind is ElementType.IBAN:
+        try:
+            iban_number.validate(str(value))
+        except NumberError:
+            return "is not a valid IBAN (wrong length, format or check digits)"
+        return None
+    return f"cannot be given for a {kind} element"
+
+
+def _check_number(element: Element, value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "must be a number"
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return "must be a number"
+    if not number.is_finite():
+        return "must be a finite number"
+    if element.min is not None and number < Decimal(str(element.min)):
+        return f"must be at least {element.min}"
+    if element.max is not None and number > Decimal(str(element.max)):
+        return f"must be at most {element.max}"
+    exponent = number.as_tuple().exponent
+    if element.decimals is not None and isinstance(exponent, int) and -exponent > element.decimals:
+        return f"must have at most {element.decimals} decimals"
+    return None
+
+
+def _check_selection(element: Element, value: Any) -> str | None:
+    allowed = [option.value for option in element.options or []]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return "must be a list of option values"
+    unknown = [item for item in value if item not in allowed]
+    if unknown:
+        return f"has unknown options {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+    if element.min_selections is not None and len(value) < element.min_selections:
+        return f"needs at least {element.min_selections} selections"
+    if element.max_selections is not None and len(value) > element.max_selections:
+        return f"allows at most {element.max_selections} selections"
+    return None
+
+
+def check_prefill(template: TemplateFile, data: dict[str, Any]) -> None:
+    """Prefill keys must be element keys, with values the element accepts."""
+    problems = []
+    for key, value in _flatten_data(data):
+        element = template.element(key)
+        if element is None:
+            problems.append(f"'{key}' is not an element of this template")
+        elif element.type in NOT_PREFILLABLE:
+            problems.append(f"'{key}' is a {element.type} element and cannot be prefilled")
+        else:
+            reason = check_value(element, value)
+            if reason:
+                problems.append(f"'{key}' {reason}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _flatten_data(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """{"a": {"b": 1}} and {"a.b": 1} both name element `a.b` (no element takes an object)."""
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _flatten_data(value, f"{path}.")
+        else:
+            yield path, value
