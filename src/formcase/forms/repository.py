@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, UnaryExpression, func, select
+from sqlalchemy import ColumnElement, Row, SQLColumnExpression, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.forms.models import Form
@@ -21,7 +21,7 @@ _WITH_REFS = (
     .outerjoin(Member, Member.id == Form.owner_id)
 )
 
-FormRow = tuple[Form, str, str | None, int]
+FormRow = Row[Form, str, str | None, int]
 
 
 async def add(session: AsyncSession, form: Form) -> None:
@@ -31,7 +31,7 @@ async def add(session: AsyncSession, form: Form) -> None:
 
 async def get(session: AsyncSession, form_id: uuid.UUID) -> FormRow | None:
     """Any workspace's form: the service decides between 403 and 200."""
-    return (await session.execute(_WITH_REFS.where(Form.id == form_id))).tuples().first()
+    return (await session.execute(_WITH_REFS.where(Form.id == form_id))).first()
 
 
 async def get_for_update(session: AsyncSession, form_id: uuid.UUID) -> Form | None:
@@ -57,7 +57,7 @@ async def page(
     rows = await session.execute(
         _WITH_REFS.where(*scope).order_by(*order).limit(limit).offset(offset)
     )
-    return list(rows.tuples()), total
+    return list(rows.all()), total
 
 
 async def count(
@@ -86,4 +86,4 @@ async def count_by(
         .where(Form.workspace_id.in_(workspace_ids), *where)
         .group_by(group)
     )
-    return [(value, number) for value, number in rows.tuples()]
+    return [(value, number) for value, number in rows.all()]

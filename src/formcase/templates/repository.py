@@ -21,7 +21,7 @@ async def by_slug(
         .join(Workspace, Workspace.id == FormTemplate.workspace_id)
         .where(FormTemplate.workspace_id.in_(workspace_ids), FormTemplate.slug == slug)
     )
-    return [(template, workspace) for template, workspace in rows.tuples()]
+    return [(template, workspace) for template, workspace in rows.all()]
 
 
 async def in_workspace(
@@ -73,7 +73,7 @@ async def page(
         .limit(limit)
         .offset(offset)
     )
-    return [(template, workspace) for template, workspace in rows.tuples()], total
+    return [(template, workspace) for template, workspace in rows.all()], total
 
 
 async def in_workspace_all(session: AsyncSession, workspace_id: uuid.UUID) -> list[FormTemplate]:

@@ -1,0 +1,36 @@
+"""What tests share besides fixtures."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Tenant:
+    """A workspace of its own for one test, with a member, the demo templates and a token."""
+
+    id: uuid.UUID
+    slug: str
+    token: str
+    owner_email: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def assert_error(response: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:
+    """An error is JSON of the documented shape, with a message naming what is wrong."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert body["statusCode"] == status
+    assert body["error"]
+    assert body["errors"][0]["status"] == str(status)
+    for fragment in fragments:
+        assert fragment in body["message"], (fragment, body["message"])
+    return body
