@@ -67,7 +67,9 @@ def _drop_pg_database(admin_url: str, url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     """Settings of a migrated database of each kind."""
     data_dir = tmp_path_factory.mktemp(request.param)
     if request.param == "sqlite":
@@ -135,7 +137,9 @@ async def tenant(make_tenant: MakeTenant) -> Tenant:
 
 
 @pytest.fixture
-def force_status(sessionmaker: async_sessionmaker[AsyncSession]) -> Callable[[str, str], Awaitable[None]]:
+def force_status(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> Callable[[str, str], Awaitable[None]]:
     """Put a form in a status only the contact's side (a later issue) can reach today."""
 
     async def force(form_id: str, status: str) -> None:

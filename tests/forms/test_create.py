@@ -17,9 +17,23 @@ from tests.conftest import MakeTenant
 from tests.helpers import Tenant, assert_error
 
 SEED_FORM_KEYS = {
-    "id", "created_at", "status", "archived", "archived_at", "processed_at", "active_from",
-    "active_until", "links", "user", "owner", "flow", "data", "external_args", "options",
-    "responses", "notifications",
+    "id",
+    "created_at",
+    "status",
+    "archived",
+    "archived_at",
+    "processed_at",
+    "active_from",
+    "active_until",
+    "links",
+    "user",
+    "owner",
+    "flow",
+    "data",
+    "external_args",
+    "options",
+    "responses",
+    "notifications",
 }
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z")
 
@@ -35,8 +49,13 @@ async def test_created_form_has_every_key_of_the_penbox_shape(
     response = await create(
         client,
         tenant,
-        user={"email": "Jane@Example.com", "given_name": "Jane", "family_name": "Doe",
-              "phone": "+32 470 12 34 56", "locale": "fr"},
+        user={
+            "email": "Jane@Example.com",
+            "given_name": "Jane",
+            "family_name": "Doe",
+            "phone": "+32 470 12 34 56",
+            "locale": "fr",
+        },
         owner={"email": tenant.owner_email},
         data={"given_name": "Jane", "preferred_channel": "email"},
         external_args={"crm_id": "12345"},
@@ -49,8 +68,13 @@ async def test_created_form_has_every_key_of_the_penbox_shape(
     assert ISO_Z.fullmatch(form["created_at"])
     assert ISO_Z.fullmatch(form["active_until"])  # default expiry
     assert form["user"] == {
-        "anonymous": False, "email": "Jane@example.com", "phone": "+32470123456",
-        "given_name": "Jane", "family_name": "Doe", "locale": "fr", "internal_ref": None,
+        "anonymous": False,
+        "email": "Jane@example.com",
+        "phone": "+32470123456",
+        "given_name": "Jane",
+        "family_name": "Doe",
+        "locale": "fr",
+        "internal_ref": None,
         "company_name": None,
     }
     assert form["owner"]["email"] == tenant.owner_email
@@ -119,12 +143,23 @@ async def test_prefill_keys_and_values_are_checked(
         client,
         tenant,
         flow={"slug": "client-onboarding"},
-        data={"iban": "BE00 0000", "employees": "many", "client_type": "robot",
-              "services": ["golf"], "birth_date": "01/02/1990"},
+        data={
+            "iban": "BE00 0000",
+            "employees": "many",
+            "client_type": "robot",
+            "services": ["golf"],
+            "birth_date": "01/02/1990",
+        },
     )
-    body = assert_error(wrong, 400, "'iban' is not a valid IBAN", "'employees' must be a number",
-                        "'client_type' must be one of individual, company", "'services' has unknown",
-                        "'birth_date' must be a date")
+    body = assert_error(
+        wrong,
+        400,
+        "'iban' is not a valid IBAN",
+        "'employees' must be a number",
+        "'client_type' must be one of individual, company",
+        "'services' has unknown",
+        "'birth_date' must be a date",
+    )
     assert "signature" not in body["message"]
     signature = await create(
         client, tenant, flow={"slug": "client-onboarding"}, data={"signature": "x"}
@@ -144,10 +179,14 @@ async def test_options_are_checked_against_the_template(
 ) -> None:
     ok = await create(client, tenant, options={"reminder_interval_days": 7})
     assert ok.json()["options"]["reminder_interval_days"] == 7
-    assert_error(await create(client, tenant, options={"colour": "red"}), 400,
-                 "unknown option 'colour'")
-    assert_error(await create(client, tenant, options={"send_confirmation": "yes"}), 400,
-                 "'send_confirmation' must be a boolean")
+    assert_error(
+        await create(client, tenant, options={"colour": "red"}), 400, "unknown option 'colour'"
+    )
+    assert_error(
+        await create(client, tenant, options={"send_confirmation": "yes"}),
+        400,
+        "'send_confirmation' must be a boolean",
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,19 +197,34 @@ async def test_options_are_checked_against_the_template(
         ({"flow": {"slug": 5}}, ["flow.slug"]),
         ({"flow": {"slug": "contact-details"}, "draft": "yes"}, ["draft"]),
         ({"flow": {"slug": "contact-details"}, "colour": "red"}, ["Unknown field 'colour'"]),
-        ({"flow": {"slug": "contact-details"}, "user": {"email": "not-an-email"}},
-         ["user.email", "not a valid email"]),
-        ({"flow": {"slug": "contact-details"}, "user": {"phone": "0470 12"}},
-         ["user.phone", "E.164"]),
+        (
+            {"flow": {"slug": "contact-details"}, "user": {"email": "not-an-email"}},
+            ["user.email", "not a valid email"],
+        ),
+        (
+            {"flow": {"slug": "contact-details"}, "user": {"phone": "0470 12"}},
+            ["user.phone", "E.164"],
+        ),
         ({"flow": {"slug": "contact-details"}, "user": {"locale": "french"}}, ["user.locale"]),
-        ({"flow": {"slug": "contact-details"}, "owner": {"email": "stranger@example.com"}},
-         ["owner.email", "not a member"]),
-        ({"flow": {"slug": "contact-details"}, "redirect_url": "http://example.com/done"},
-         ["redirect_url", "https"]),
-        ({"flow": {"slug": "contact-details"}, "webhooks": {"https://x.example/h": ["nope"]}},
-         ["unknown events nope"]),
-        ({"flow": {"slug": "contact-details"}, "webhooks": {"ftp://x.example/h": ["forms:created"]}},
-         ["http(s)"]),
+        (
+            {"flow": {"slug": "contact-details"}, "owner": {"email": "stranger@example.com"}},
+            ["owner.email", "not a member"],
+        ),
+        (
+            {"flow": {"slug": "contact-details"}, "redirect_url": "http://example.com/done"},
+            ["redirect_url", "https"],
+        ),
+        (
+            {"flow": {"slug": "contact-details"}, "webhooks": {"https://x.example/h": ["nope"]}},
+            ["unknown events nope"],
+        ),
+        (
+            {
+                "flow": {"slug": "contact-details"},
+                "webhooks": {"ftp://x.example/h": ["forms:created"]},
+            },
+            ["http(s)"],
+        ),
         ({"flow": {"slug": "contact-details"}, "data": []}, ["data"]),
         ({"flow": {"slug": "contact-details"}, "company": {"id": "not-a-uuid"}}, ["company.id"]),
     ],
@@ -223,8 +277,9 @@ async def test_get_unknown_form_is_404_and_bad_id_400(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     assert_error(await client.get(f"/v1/forms/{uuid.uuid4()}", headers=tenant.headers), 404)
-    assert_error(await client.get("/v1/forms/123", headers=tenant.headers), 400,
-                 "Path parameter 'form_id'")
+    assert_error(
+        await client.get("/v1/forms/123", headers=tenant.headers), 400, "Path parameter 'form_id'"
+    )
 
 
 async def test_workspace_choice_when_the_token_grants_several(

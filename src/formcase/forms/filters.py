@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_, select
+from sqlalchemy.orm import aliased
 
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
@@ -44,8 +45,18 @@ def _active(wanted: bool) -> ColumnElement[bool]:
     return clause if wanted else not_(clause)
 
 
-_workspace_slug = select(Workspace.slug).where(Workspace.id == Form.workspace_id).scalar_subquery()
-_owner_email = select(Member.email).where(Member.id == Form.owner_id).scalar_subquery()
+# Aliases, so that the listing query's own joins of these tables do not absorb the subqueries.
+_workspace = aliased(Workspace)
+_owner = aliased(Member)
+_workspace_slug = (
+    select(_workspace.slug)
+    .where(_workspace.id == Form.workspace_id)
+    .correlate(Form)
+    .scalar_subquery()
+)
+_owner_email = (
+    select(_owner.email).where(_owner.id == Form.owner_id).correlate(Form).scalar_subquery()
+)
 
 _fields: dict[str, Field | Flag] = {
     "id": Field(Form.id, Kind.UUID),
