@@ -124,6 +124,8 @@ def evaluate(condition: VisibleIf | None, data: Mapping[str, Any]) -> bool:
 def _equals(value: Any, target: Any) -> bool:
     if isinstance(value, list):
         return any(_equals(item, target) for item in value)
+    if isinstance(value, bool) != isinstance(target, bool):
+        return False
     number = _number(value), _number(target)
     if None not in number and not isinstance(value, bool) and not isinstance(target, bool):
         return number[0] == number[1]
