@@ -100,7 +100,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="session")
 def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    maker: async_sessionmaker[AsyncSession] = app.state.database.sessionmaker
     return maker
 
 

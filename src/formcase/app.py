@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
 
 from formcase import __version__
+from formcase.auth.cache import TokenCache
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
 from formcase.config import Settings
-from formcase.db.engine import make_engine, make_sessionmaker
+from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
@@ -28,12 +30,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        database = Database(settings)
+        app.state.database = database
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.token_cache = None
+        listener = None
+        if database.is_postgresql:
+            app.state.token_cache = TokenCache()
+            listener = asyncio.create_task(
+                app.state.token_cache.listen(settings.resolved_database_url)
+            )
         yield
-        await engine.dispose()
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        await database.dispose()
 
     app = FastAPI(
         title="formcase",
@@ -72,9 +84,7 @@ def _health_router(settings: Settings) -> APIRouter:
         """Ready to serve: the database answers and is migrated; the rate-limit store answers."""
         checks: dict[str, str] = {}
         try:
-            async with request.app.state.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            revision = await current_revision(request.app.state.engine)
+            revision = await current_revision(request.app.state.database.read_engine)
             expected = head_revision(settings)
             checks["database"] = (
                 "ok" if revision == expected else f"at migration {revision}, expected {expected}"

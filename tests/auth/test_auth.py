@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -144,3 +146,30 @@ async def test_rate_limit_per_token(limited: httpx.AsyncClient, make_tenant: Mak
 async def test_rate_limit_per_client_without_token(limited: httpx.AsyncClient) -> None:
     statuses = [(await limited.get("/v1/forms")).status_code for _ in range(6)]
     assert statuses == [401] * 5 + [429]
+
+
+async def test_postgresql_caches_tokens_and_revocation_empties_every_cache(
+    app: Any,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cache = app.state.token_cache
+    if cache is None:
+        pytest.skip("the token cache is used on PostgreSQL only")
+    for _ in range(500):  # the LISTEN connection comes up in the background at start-up
+        if cache.listening:
+            break
+        await asyncio.sleep(0.01)
+    assert cache.listening
+    assert (await client.get("/v1/workspaces", headers=tenant.headers)).status_code == 200
+    assert tokens.hash_token(tenant.token) in cache.entries
+    async with sessionmaker() as session:
+        token = next(t for t, slugs in await tokens.list_tokens(session) if slugs == [tenant.slug])
+        await tokens.revoke_token(session, token.id)
+    for _ in range(500):  # NOTIFY arrives on the listening connection
+        if not cache.entries:
+            break
+        await asyncio.sleep(0.01)
+    assert not cache.entries
+    assert_error(await client.get("/v1/workspaces", headers=tenant.headers), 401, "revoked")

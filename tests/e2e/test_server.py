@@ -124,3 +124,8 @@ def test_postgresql_with_two_worker_processes(formcase_pg: Formcase) -> None:
         )
         assert created.status_code == 201
     assert httpx.get(f"{url}/v1/forms/count", headers=headers).json() == {"count": 10}
+    # Both processes have the token cached now; revoking it reaches both at once.
+    token_id = json.loads(formcase_pg.run("token", "list").stdout)[0]["id"]
+    formcase_pg.run("token", "revoke", token_id)
+    statuses = {httpx.get(f"{url}/v1/workspaces", headers=headers).status_code for _ in range(10)}
+    assert statuses == {401}

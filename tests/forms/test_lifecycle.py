@@ -111,9 +111,14 @@ async def test_bad_patches(
     assert unchanged["status"] == "pending" and unchanged["archived"] is False
 
 
-async def test_patch_updates_updated_at(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    form_id = await new_form(client, tenant)
-    before = (await client.get(f"/v1/forms/{form_id}", headers=tenant.headers)).json()
-    after = (await patch(client, tenant, form_id, {"archived": True})).json()
-    assert after["updated_at"] > before["updated_at"]
+async def test_patch_moves_a_form_up_in_updated_at_order(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    first, second = await new_form(client, tenant), await new_form(client, tenant)
+    before = (await client.get(f"/v1/forms/{first}", headers=tenant.headers)).json()
+    await patch(client, tenant, first, {"draft": True})
+    after = (await client.get(f"/v1/forms/{first}", headers=tenant.headers)).json()
+    assert after["updated_at"] >= before["updated_at"]
     assert after["created_at"] == before["created_at"]
+    order = (await client.get("/v1/forms?sort=-updated_at", headers=tenant.headers)).json()
+    assert [form["id"] for form in order["data"]] == [first, second]

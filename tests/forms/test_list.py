@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from formcase.forms.schemas import FormOut
+from formcase.kit.listing import Paginated
 from tests.helpers import Tenant, assert_error
 
 ForceStatus = Callable[[str, str], Awaitable[None]]
@@ -246,6 +248,14 @@ async def test_pagination_and_sorting(
         )
     ).json()
     assert by_update["data"][0]["id"] == seeded["fay"]
+
+
+async def test_listed_forms_have_the_documented_shape(
+    client: httpx.AsyncClient, tenant: Tenant, seeded: dict[str, str]
+) -> None:
+    page = (await client.get("/v1/forms?archived=true", headers=tenant.headers)).json()
+    validated = Paginated[FormOut].model_validate(page)
+    assert validated.model_dump(mode="json") == page
 
 
 async def test_requests_is_a_bare_array(

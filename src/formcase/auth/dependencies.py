@@ -17,7 +17,9 @@ async def require_principal(
 ) -> Principal:
     limiter: RateLimiter = request.app.state.rate_limiter
     try:
-        principal = await service.authenticate(session, request.headers.get("authorization"))
+        principal = await service.authenticate(
+            session, request.headers.get("authorization"), request.app.state.token_cache
+        )
     except Unauthorized as exc:
         address = request.client.host if request.client else "unknown"
         await limiter.hit(

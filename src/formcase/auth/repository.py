@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.auth.cache import CHANNEL
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.workspaces.models import Workspace
 
@@ -42,6 +43,12 @@ async def mark_used(session: AsyncSession, token_id: uuid.UUID, now: datetime) -
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def announce_revocation(session: AsyncSession) -> None:
+    """Tell every server process to forget the tokens it cached (delivered on commit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, "revoked")))
 
 
 async def add_token(

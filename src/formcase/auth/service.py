@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth import repository
+from formcase.auth.cache import TokenCache
 from formcase.auth.models import ApiToken
 from formcase.auth.principal import Principal
 from formcase.kit.errors import BadRequest, NotFound, Unauthorized
@@ -53,6 +54,7 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> ApiToken:
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        await repository.announce_revocation(session)
         await session.commit()
     return token
 
@@ -73,17 +75,29 @@ def bearer_secret(authorization: str | None) -> str:
     return secret
 
 
-async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+async def authenticate(
+    session: AsyncSession, authorization: str | None, cache: TokenCache | None = None
+) -> Principal:
     secret = bearer_secret(authorization)
     digest = hash_token(secret)
-    found = await repository.find_live_token(session, digest)
-    # The lookup is by hash, so timing reveals nothing of the secret; the explicit
-    # constant-time comparison keeps it that way if the lookup ever changes.
-    if found is None or not hmac.compare_digest(found[1], digest):
-        raise Unauthorized("Invalid or revoked token.")
-    token_id, _, last_used_at, workspace_ids = found
+    cached = cache.get(digest) if cache else None
+    if cached is None:
+        found = await repository.find_live_token(session, digest)
+        # The lookup is by hash, so timing reveals nothing of the secret; the explicit
+        # constant-time comparison keeps it that way if the lookup ever changes.
+        if found is None or not hmac.compare_digest(found[1], digest):
+            raise Unauthorized("Invalid or revoked token.")
+        token_id, _, last_used_at, workspace_ids = found
+        principal = Principal(token_id=token_id, workspace_ids=workspace_ids)
+        if cache:
+            cache.put(digest, principal, last_used_at)
+            cached = cache.get(digest)
+    else:
+        principal, last_used_at = cached.principal, cached.last_used_at
     now = utcnow()
     if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        await repository.mark_used(session, token_id, now)
+        await repository.mark_used(session, principal.token_id, now)
         await session.commit()
-    return Principal(token_id=token_id, workspace_ids=workspace_ids)
+        if cached:
+            cached.last_used_at = now
+    return principal

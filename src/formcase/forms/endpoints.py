@@ -20,11 +20,14 @@ from formcase.forms.schemas import (
     FormPatch,
 )
 from formcase.kit.listing import Paginated
+from formcase.kit.responses import JSONBytes
 
+# The read and write paths answer plain data encoded by orjson (JSONBytes); the
+# `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"])
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -35,9 +38,9 @@ async def list_forms(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> Paginated[FormOut]:
+) -> JSONBytes:
     """Forms of the token's workspaces, filtered, sorted and paginated."""
-    return await service.list_forms(session, principal, params, settings)
+    return JSONBytes(await service.list_forms(session, principal, params, settings))
 
 
 @router.get("/requests", response_model=list[FormOut])
@@ -46,9 +49,9 @@ async def list_requests(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> list[FormOut]:
+) -> JSONBytes:
     """The older name of /forms: the same filters, a bare array."""
-    return (await service.list_forms(session, principal, params, settings)).data
+    return JSONBytes((await service.list_forms(session, principal, params, settings))["data"])
 
 
 @router.get("/forms/count", response_model=FormCount, response_model_exclude_none=True)
@@ -74,9 +77,9 @@ async def create_form(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> FormOut:
+) -> JSONBytes:
     """Create a form from a template and (unless `draft`) send it to the contact."""
-    return await service.create(session, principal, body, settings)
+    return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
 
 
 @router.get("/forms/{form_id}", response_model=FormOut)
@@ -86,8 +89,8 @@ async def get_form(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> FormOut:
-    return await service.get(session, principal, form_id, settings)
+) -> JSONBytes:
+    return JSONBytes(await service.get(session, principal, form_id, settings))
 
 
 @router.patch("/forms/{form_id}", response_model=FormOut)
@@ -98,6 +101,6 @@ async def update_form(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> FormOut:
+) -> JSONBytes:
     """Archive or unarchive, activate a draft, mark processed, change active_until."""
-    return await service.update(session, principal, form_id, patch, settings)
+    return JSONBytes(await service.update(session, principal, form_id, patch, settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import ColumnElement, Row, SQLColumnExpression, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,15 +13,21 @@ from formcase.forms.models import Form
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
-# A form with what its API shape needs: workspace slug, owner email, template version.
+# A form's columns with what its API shape adds: workspace slug, owner email, template
+# version. Plain rows, not ORM objects: a page of 100 forms is read, not changed.
 _WITH_REFS = (
-    select(Form, Workspace.slug, Member.email, FormTemplateVersion.version)
+    select(
+        *Form.__table__.columns,
+        Workspace.slug.label("workspace_slug"),
+        Member.email.label("owner_email"),
+        FormTemplateVersion.version.label("flow_version"),
+    )
     .join(Workspace, Workspace.id == Form.workspace_id)
     .join(FormTemplateVersion, FormTemplateVersion.id == Form.template_version_id)
     .outerjoin(Member, Member.id == Form.owner_id)
 )
 
-FormRow = Row[Form, str, str | None, int]
+FormRow = Row[Unpack[tuple[Any, ...]]]
 
 
 async def add(session: AsyncSession, form: Form) -> None:

@@ -25,30 +25,25 @@ from formcase.forms.repository import FormRow
 from formcase.forms.schemas import (
     WEBHOOK_EVENT_ALIASES,
     WEBHOOK_EVENTS,
-    Flow,
     FormCount,
     FormCountParams,
     FormCreate,
     FormFilterParams,
     FormListParams,
-    FormOut,
     FormPatch,
     FormStatus,
-    FormUser,
-    Links,
-    Owner,
     WorkspaceIn,
 )
 from formcase.kit.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
-from formcase.kit.listing import Paginated, order_by
+from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
 from formcase.templates import service as templates
 from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
-from formcase.workspaces.schemas import WorkspaceRef
 
+Document = dict[str, Any]
 LOCALE_PATTERN = re.compile(r"[a-z]{2}(?:[-_][A-Za-z]{2})?")
 FINAL = {FormStatus.COMPLETED, FormStatus.DECLINED, FormStatus.PROCESSED}
 
@@ -56,60 +51,60 @@ FINAL = {FormStatus.COMPLETED, FormStatus.DECLINED, FormStatus.PROCESSED}
 # --- reading -----------------------------------------------------------------------------
 
 
-def to_out(row: FormRow, public_url: str) -> FormOut:
-    form, workspace_slug, owner_email, version = row
-    return FormOut(
-        id=form.id,
-        created_at=form.created_at,
-        updated_at=form.updated_at,
-        status=FormStatus(form.status),
-        archived=form.archived,
-        archived_at=form.archived_at,
-        processed_at=form.processed_at,
-        active_from=form.active_from,
-        active_until=form.active_until,
-        links=Links(
-            fill=f"{public_url}/f/{form.fill_token}",
-            app=f"{public_url}/app/forms/{form.id}",
-        ),
-        user=FormUser(
-            anonymous=form.user_anonymous,
-            email=form.user_email,
-            phone=form.user_phone,
-            given_name=form.user_given_name,
-            family_name=form.user_family_name,
-            locale=form.user_locale,
-            internal_ref=form.user_internal_ref,
-            company_name=form.user_company_name,
-        ),
-        owner=(
-            Owner(id=form.owner_id, email=owner_email)
-            if form.owner_id is not None and owner_email is not None
+def to_document(row: FormRow, public_url: str) -> Document:
+    """A form in its API shape (`FormOut`), as plain data for orjson."""
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "status": row.status,
+        "archived": row.archived,
+        "archived_at": row.archived_at,
+        "processed_at": row.processed_at,
+        "active_from": row.active_from,
+        "active_until": row.active_until,
+        "links": {
+            "fill": f"{public_url}/f/{row.fill_token}",
+            "app": f"{public_url}/app/forms/{row.id}",
+        },
+        "user": {
+            "anonymous": row.user_anonymous,
+            "email": row.user_email,
+            "phone": row.user_phone,
+            "given_name": row.user_given_name,
+            "family_name": row.user_family_name,
+            "locale": row.user_locale,
+            "internal_ref": row.user_internal_ref,
+            "company_name": row.user_company_name,
+        },
+        "owner": (
+            {"id": row.owner_id, "email": row.owner_email}
+            if row.owner_id is not None and row.owner_email is not None
             else None
         ),
-        flow=Flow(slug=form.flow_slug, version=version),
-        workspace=WorkspaceRef(id=form.workspace_id, slug=workspace_slug),
-        data=form.data,
-        external_args=form.external_args,
-        options=form.options,
-        redirect_url=form.redirect_url,
-        webhooks=form.webhooks,
-        responses=[],
-        notifications=[],
-    )
+        "flow": {"slug": row.flow_slug, "version": row.flow_version},
+        "workspace": {"id": row.workspace_id, "slug": row.workspace_slug},
+        "data": row.data,
+        "external_args": row.external_args,
+        "options": row.options,
+        "redirect_url": row.redirect_url,
+        "webhooks": row.webhooks,
+        "responses": [],
+        "notifications": [],
+    }
 
 
 async def get(
     session: AsyncSession, principal: Principal, form_id: uuid.UUID, settings: Settings
-) -> FormOut:
-    return to_out(await _granted_row(session, principal, form_id), settings.public_url)
+) -> Document:
+    return to_document(await _granted_row(session, principal, form_id), settings.public_url)
 
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
     row = await repository.get(session, form_id)
     if row is None:
         raise NotFound(f"No form with id {form_id}.")
-    if not principal.grants(row[0].workspace_id):
+    if not principal.grants(row.workspace_id):
         raise Forbidden(f"Form {form_id} belongs to a workspace this token does not grant.")
     return row
 
@@ -155,14 +150,17 @@ async def _conditions(
 
 async def list_forms(
     session: AsyncSession, principal: Principal, params: FormListParams, settings: Settings
-) -> Paginated[FormOut]:
+) -> Document:
     where = FORM_FILTERS.where(await _conditions(session, principal, params))
     order = order_by(params.sort, SORTABLE, "-created_at", Form.id)
     page = params.page()
     rows, total = await repository.page(
         session, principal.workspace_ids, where, order, page.size, page.offset
     )
-    return Paginated[FormOut].build([to_out(row, settings.public_url) for row in rows], total, page)
+    return {
+        "meta": PageMeta.of(total, page).model_dump(),
+        "data": [to_document(row, settings.public_url) for row in rows],
+    }
 
 
 async def count_forms(
@@ -238,7 +236,7 @@ def _check_webhooks(webhooks: dict[str, list[str]]) -> dict[str, list[str]]:
 
 async def create(
     session: AsyncSession, principal: Principal, body: FormCreate, settings: Settings
-) -> FormOut:
+) -> Document:
     choice = _workspace_choice(body)
     resolved = await templates.resolve(
         session,
@@ -389,7 +387,7 @@ async def update(
     form_id: uuid.UUID,
     patch: FormPatch,
     settings: Settings,
-) -> FormOut:
+) -> Document:
     if not patch.model_fields_set:
         raise BadRequest(
             "Nothing to update: send one or more of archived, draft, processed, active_until."

@@ -60,6 +60,15 @@ class PageMeta(BaseModel):
     page_size: int
     current_page: int
 
+    @classmethod
+    def of(cls, total: int, page: Page) -> PageMeta:
+        return cls(
+            total_count=total,
+            total_pages=math.ceil(total / page.size),
+            page_size=page.size,
+            current_page=page.number,
+        )
+
 
 class Paginated(BaseModel, Generic[T]):
     meta: PageMeta
@@ -67,13 +76,7 @@ class Paginated(BaseModel, Generic[T]):
 
     @classmethod
     def build(cls, items: Sequence[T], total: int, page: Page) -> Paginated[T]:
-        meta = PageMeta(
-            total_count=total,
-            total_pages=math.ceil(total / page.size),
-            page_size=page.size,
-            current_page=page.number,
-        )
-        return cls(meta=meta, data=list(items))
+        return cls(meta=PageMeta.of(total, page), data=list(items))
 
 
 def order_by(

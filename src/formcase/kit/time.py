@@ -13,9 +13,8 @@ def utcnow() -> datetime:
 
 
 def isoformat_z(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    """`2024-01-15T10:30:00Z`: whole seconds, as Penbox writes them."""
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_datetime(text: str) -> datetime:
