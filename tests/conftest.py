@@ -131,6 +131,21 @@ def make_tenant(sessionmaker: async_sessionmaker[AsyncSession]) -> MakeTenant:
     return make
 
 
+Grant = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def grant(sessionmaker: async_sessionmaker[AsyncSession]) -> Grant:
+    """Headers of a new token granting the given workspace slugs."""
+
+    async def make(*slugs: str) -> dict[str, str]:
+        async with sessionmaker() as session:
+            _, secret = await tokens.create_token(session, "test", list(slugs))
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
+
+
 @pytest.fixture
 async def tenant(make_tenant: MakeTenant) -> Tenant:
     return await make_tenant()

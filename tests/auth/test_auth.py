@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from formcase.app import create_app
 from formcase.auth import service as tokens
 from formcase.config import Settings
-from tests.conftest import MakeTenant
+from tests.conftest import Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
 
 
@@ -87,14 +87,10 @@ async def test_another_workspaces_form_is_403_and_a_missing_one_404(
 
 
 async def test_workspaces_and_companies(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, make_tenant: MakeTenant, grant: Grant
 ) -> None:
     first, second, _other = await make_tenant(), await make_tenant(), await make_tenant()
-    async with sessionmaker() as session:
-        _, secret = await tokens.create_token(session, "both", [first.slug, second.slug])
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = await grant(first.slug, second.slug)
     listed = (await client.get("/v1/workspaces?sort=created_at", headers=headers)).json()
     assert listed["meta"] == {
         "total_count": 2,

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from formcase.auth import service as tokens
 from formcase.templates import service as templates
-from tests.conftest import MakeTenant
+from tests.conftest import Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
 
 SEED_FORM_KEYS = {
@@ -282,14 +281,11 @@ async def test_get_unknown_form_is_404_and_bad_id_400(
 
 
 async def test_workspace_choice_when_the_token_grants_several(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, make_tenant: MakeTenant, grant: Grant
 ) -> None:
     first, second = await make_tenant(), await make_tenant(with_token=False)
-    async with sessionmaker() as session:
-        _, secret = await tokens.create_token(session, "both", [first.slug, second.slug])
-    both = Tenant(first.id, first.slug, secret, first.owner_email)
+    headers = await grant(first.slug, second.slug)
+    both = Tenant(first.id, first.slug, headers["Authorization"].split()[1], first.owner_email)
     ambiguous = await create(client, both)
     assert_error(ambiguous, 409, "More than one form template 'contact-details'", "company")
     chosen = await create(client, both, company={"slug": second.slug})

@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from formcase.auth import service as tokens
 from formcase.templates import service as templates
-from tests.conftest import DEMO_TEMPLATES, MakeTenant
+from tests.conftest import DEMO_TEMPLATES, Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
 
 
@@ -118,14 +117,10 @@ async def test_a_new_version_leaves_existing_forms_on_theirs(
 
 
 async def test_slug_shared_by_two_granted_workspaces(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, make_tenant: MakeTenant, grant: Grant
 ) -> None:
     first, second = await make_tenant(), await make_tenant(with_token=False)
-    async with sessionmaker() as session:
-        _, secret = await tokens.create_token(session, "both", [first.slug, second.slug])
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = await grant(first.slug, second.slug)
     ambiguous = await client.get("/v1/form_templates/contact-details/steps", headers=headers)
     assert_error(ambiguous, 409, "More than one")
     chosen = await client.get(

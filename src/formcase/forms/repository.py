@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,7 +44,7 @@ _BY_ID = _WITH_REFS.where(_forms.c.id == bindparam("form_id"))
 FormRow = dict[str, Any]
 
 
-def _as_dicts(result: Result[Unpack[tuple[Any, ...]]]) -> list[FormRow]:
+def _as_dicts(result: Result[*tuple[Any, ...]]) -> list[FormRow]:
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
 

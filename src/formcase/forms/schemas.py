@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from formcase.kit.listing import ListParams
 from formcase.kit.time import InputTimestamp, UTCTimestamp
@@ -198,7 +198,14 @@ class FormPatch(_Body):
     archived: StrictBool | None = None
     draft: StrictBool | None = None
     processed: StrictBool | None = None
-    active_until: InputTimestamp | None = None
+    active_until: InputTimestamp | None = Field(None, description="null: never expires")
+
+    @model_validator(mode="after")
+    def _switches_are_true_or_false(self) -> FormPatch:
+        for name in ("archived", "draft", "processed"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"Field '{name}' must be true or false, not null.")
+        return self
 
 
 # --- query parameters ---------------------------------------------------------------------

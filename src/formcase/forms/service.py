@@ -340,15 +340,11 @@ def _apply_patch(form: Form, patch: FormPatch) -> None:
     status = FormStatus(form.status)
     given = patch.model_fields_set
     if "archived" in given:
-        if patch.archived is None:
-            raise BadRequest("Field 'archived' must be true or false.")
         if patch.archived and not form.archived:
             form.archived, form.archived_at = True, now
         elif not patch.archived and form.archived:
             form.archived, form.archived_at = False, None
     if "draft" in given:
-        if patch.draft is None:
-            raise BadRequest("Field 'draft' must be true or false.")
         if patch.draft and status is not FormStatus.DRAFT:
             if status is not FormStatus.PENDING:
                 raise Unprocessable(
@@ -358,8 +354,6 @@ def _apply_patch(form: Form, patch: FormPatch) -> None:
         elif not patch.draft and status is FormStatus.DRAFT:
             status = FormStatus.PENDING
     if "processed" in given:
-        if patch.processed is None:
-            raise BadRequest("Field 'processed' must be true or false.")
         if patch.processed and status is not FormStatus.PROCESSED:
             if status is not FormStatus.COMPLETED:
                 raise Unprocessable(

@@ -49,10 +49,6 @@ async def version(
     ).scalar_one_or_none()
 
 
-async def version_by_id(session: AsyncSession, version_id: uuid.UUID) -> FormTemplateVersion | None:
-    return await session.get(FormTemplateVersion, version_id)
-
-
 async def page(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],

@@ -54,9 +54,5 @@ async def member_by_email(
     ).scalar_one_or_none()
 
 
-async def member_by_id(session: AsyncSession, member_id: uuid.UUID) -> Member | None:
-    return await session.get(Member, member_id)
-
-
 async def count(session: AsyncSession) -> int:
     return (await session.execute(select(func.count()).select_from(Workspace))).scalar_one()
