@@ -16,6 +16,7 @@ from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
 from formcase.config import Settings
 from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
+from formcase.forms import service as forms
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
 from formcase.templates.endpoints import router as templates_router
@@ -34,17 +35,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.rate_limiter = RateLimiter(settings)
         app.state.token_cache = None
-        listener = None
+        tasks = [
+            asyncio.create_task(
+                forms.keep_tallies_compact(database.sessionmaker, settings.tally_compaction_seconds)
+            )
+        ]
         if database.is_postgresql:
             app.state.token_cache = TokenCache()
-            listener = asyncio.create_task(
-                app.state.token_cache.listen(settings.resolved_database_url)
+            tasks.append(
+                asyncio.create_task(app.state.token_cache.listen(settings.resolved_database_url))
             )
         yield
-        if listener is not None:
-            listener.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await listener
+                await task
         await database.dispose()
 
     app = FastAPI(

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         default=60, ge=0, description="active_until when a form is created without one; 0: none"
     )
     database_pool_size: int = Field(default=10, ge=1)
+    tally_compaction_seconds: float = Field(
+        default=60, gt=0, description="how often form tallies are summed up"
+    )
     database_echo: bool = False
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 

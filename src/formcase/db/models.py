@@ -2,7 +2,7 @@
 
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
-from formcase.forms.models import Form
+from formcase.forms.models import Form, FormTally
 from formcase.templates.models import FormTemplate, FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -10,6 +10,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Form",
+    "FormTally",
     "FormTemplate",
     "FormTemplateVersion",
     "Member",

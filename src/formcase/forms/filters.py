@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_, select
 from sqlalchemy.orm import aliased
 
-from formcase.forms.models import Form
+from formcase.forms.models import Form, FormTally
 from formcase.forms.schemas import FormStatus
 from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind
 from formcase.kit.time import utcnow
@@ -38,6 +39,15 @@ def is_active(now: datetime) -> ColumnElement[bool]:
 
 def _flag(clause: ColumnElement[bool]) -> Flag:
     return Flag(lambda wanted: clause if wanted else not_(clause))
+
+
+def _status_flags(status: SQLColumnExpression[str]) -> dict[str, Flag]:
+    """`completed` (completed or processed) and `processed`, on any status column."""
+    done = [FormStatus.COMPLETED.value, FormStatus.PROCESSED.value]
+    return {
+        "completed": _flag(status.in_(done)),
+        "processed": _flag(status == FormStatus.PROCESSED.value),
+    }
 
 
 def _active(wanted: bool) -> ColumnElement[bool]:
@@ -70,8 +80,7 @@ _fields: dict[str, Field | Flag] = {
     "redirect_url": Field(Form.redirect_url),
     "archived": Field(Form.archived, Kind.BOOL),
     "active": Flag(_active),
-    "completed": _flag(Form.status.in_([FormStatus.COMPLETED.value, FormStatus.PROCESSED.value])),
-    "processed": _flag(Form.status == FormStatus.PROCESSED.value),
+    **_status_flags(Form.status),
     "flow.slug": Field(Form.flow_slug),
     "flow.id": Field(Form.template_id, Kind.UUID),
     "flow.customization": Field(Form.template_id, Kind.UUID),
@@ -92,6 +101,31 @@ FORM_FILTERS = FilterSpec(
     fields=_fields,
     json_columns={"data": Form.data, "external_args": Form.external_args},
 )
+
+# The filters that tallies can answer: counts under them cost a sum over a few tally rows
+# instead of a count over every matching form.
+TALLY_FILTERS = FilterSpec(
+    fields={
+        "status": Field(FormTally.status, Kind.ENUM, STATUSES),
+        "archived": Field(FormTally.archived, Kind.BOOL),
+        "flow.slug": Field(FormTally.flow_slug),
+        "workspace.id": Field(FormTally.workspace_id, Kind.UUID),
+        "company.id": Field(FormTally.workspace_id, Kind.UUID),
+        **_status_flags(FormTally.status),
+    }
+)
+TALLY_GROUPS: dict[str, SQLColumnExpression[Any]] = {
+    "status": FormTally.status,
+    "flow.slug": FormTally.flow_slug,
+}
+
+
+def tallies_answer(conditions: list[Condition], groups: Sequence[str] = ()) -> bool:
+    equality = ("$eq", "$ne", "$in", "$nin")
+    return all(c.path in TALLY_FILTERS.fields and c.op in equality for c in conditions) and all(
+        group in TALLY_GROUPS for group in groups
+    )
+
 
 SORTABLE: dict[str, SQLColumnExpression[Any]] = {
     "created_at": Form.created_at,

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formcase.db.base import Base, IdMixin, TimestampMixin
@@ -61,3 +61,26 @@ class Form(IdMixin, TimestampMixin, Base):
     webhooks: Mapped[dict[str, Any]]
     redirect_url: Mapped[str | None] = mapped_column(String(2048))
     branding_slug: Mapped[str | None] = mapped_column(String(64))
+
+
+class FormTally(Base):
+    """How many forms there are per workspace, template, status and archival, as deltas.
+
+    Database triggers (migration 0002) append a row for every change of those columns, in the
+    transaction of the change, so counts read here are exact without counting forms; rows of
+    one key are summed into one from time to time (`repository.compact_tallies`).
+    """
+
+    __tablename__ = "form_tallies"
+    __table_args__ = (
+        Index("ix_form_tallies_key", "workspace_id", "archived", "flow_slug", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    workspace_id: Mapped[uuid.UUID]
+    flow_slug: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    archived: Mapped[bool]
+    delta: Mapped[int] = mapped_column(BigInteger)

@@ -14,10 +14,11 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.forms.models import Form
+from formcase.forms.models import Form, FormTally
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -73,17 +74,14 @@ async def page(
     order: list[UnaryExpression[Any]],
     limit: int,
     offset: int,
-) -> tuple[list[FormRow], int]:
-    scope = [Form.workspace_id.in_(workspace_ids), *where]
-    total = (
-        await session.execute(select(func.count()).select_from(Form).where(*scope))
-    ).scalar_one()
-    if total <= offset:
-        return [], total
+) -> list[FormRow]:
     rows = await session.execute(
-        _WITH_REFS.where(*scope).order_by(*order).limit(limit).offset(offset)
+        _WITH_REFS.where(Form.workspace_id.in_(workspace_ids), *where)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
     )
-    return _as_dicts(rows), total
+    return _as_dicts(rows)
 
 
 async def count(
@@ -113,3 +111,50 @@ async def count_by(
         .group_by(group)
     )
     return [(value, number) for value, number in rows.all()]
+
+
+async def tally(
+    session: AsyncSession,
+    workspace_ids: Collection[uuid.UUID],
+    where: Sequence[ColumnElement[bool]],
+    group: SQLColumnExpression[Any] | None = None,
+) -> list[tuple[Any, int]]:
+    """Form counts from the tallies: [(group value, count)], or [(None, total)] ungrouped."""
+    total = func.coalesce(func.sum(FormTally.delta), 0)
+    scope = [FormTally.workspace_id.in_(workspace_ids), *where]
+    if group is None:
+        return [(None, (await session.execute(select(total).where(*scope))).scalar_one())]
+    rows = await session.execute(
+        select(group, total).where(*scope).group_by(group).having(func.sum(FormTally.delta) != 0)
+    )
+    return [(value, int(number)) for value, number in rows.all()]
+
+
+async def compact_tallies(session: AsyncSession) -> None:
+    """Sum the tally rows of each key into one row. Safe while forms change concurrently."""
+    key = "workspace_id, flow_slug, status, archived"
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement, one snapshot: exactly the rows deleted are the rows summed.
+        await session.execute(
+            text(
+                f"WITH gone AS (DELETE FROM form_tallies RETURNING {key}, delta) "
+                f"INSERT INTO form_tallies ({key}, delta) "
+                f"SELECT {key}, sum(delta) FROM gone GROUP BY {key} HAVING sum(delta) <> 0"
+            )
+        )
+    else:
+        # SQLite has one writer at a time: rows up to the highest id seen are all committed.
+        last = (await session.execute(text("SELECT max(id) FROM form_tallies"))).scalar()
+        if last is None:
+            return
+        bound = {"last": last}
+        await session.execute(
+            text(
+                f"INSERT INTO form_tallies ({key}, delta) "
+                f"SELECT {key}, sum(delta) FROM form_tallies WHERE id <= :last "
+                f"GROUP BY {key} HAVING sum(delta) <> 0"
+            ),
+            bound,
+        )
+        await session.execute(text("DELETE FROM form_tallies WHERE id <= :last"), bound)
+    await session.commit()

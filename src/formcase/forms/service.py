@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
 import uuid
@@ -9,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.auth.principal import Principal
 from formcase.config import Settings
@@ -17,8 +19,11 @@ from formcase.forms import repository
 from formcase.forms.filters import (
     FORM_FILTERS,
     SORTABLE,
+    TALLY_FILTERS,
+    TALLY_GROUPS,
     archived_default,
     group_expression,
+    tallies_answer,
 )
 from formcase.forms.models import Form
 from formcase.forms.repository import FormRow
@@ -42,6 +47,8 @@ from formcase.templates import service as templates
 from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
+
+log = logging.getLogger("formcase.forms")
 
 Document = dict[str, Any]
 LOCALE_PATTERN = re.compile(r"[a-z]{2}(?:[-_][A-Za-z]{2})?")
@@ -148,14 +155,29 @@ async def _conditions(
     return archived_default(conditions)
 
 
+async def _total(session: AsyncSession, principal: Principal, conditions: list[Condition]) -> int:
+    if tallies_answer(conditions):
+        tallied = await repository.tally(
+            session, principal.workspace_ids, TALLY_FILTERS.where(conditions)
+        )
+        return int(tallied[0][1])
+    return await repository.count(session, principal.workspace_ids, FORM_FILTERS.where(conditions))
+
+
 async def list_forms(
     session: AsyncSession, principal: Principal, params: FormListParams, settings: Settings
 ) -> Document:
-    where = FORM_FILTERS.where(await _conditions(session, principal, params))
+    conditions = await _conditions(session, principal, params)
+    where = FORM_FILTERS.where(conditions)
     order = order_by(params.sort, SORTABLE, "-created_at", Form.id)
     page = params.page()
-    rows, total = await repository.page(
-        session, principal.workspace_ids, where, order, page.size, page.offset
+    total = await _total(session, principal, conditions)
+    rows = (
+        await repository.page(
+            session, principal.workspace_ids, where, order, page.size, page.offset
+        )
+        if total > page.offset
+        else []
     )
     return {
         "meta": PageMeta.of(total, page).model_dump(),
@@ -166,7 +188,7 @@ async def list_forms(
 async def count_forms(
     session: AsyncSession, principal: Principal, params: FormCountParams
 ) -> FormCount:
-    where = FORM_FILTERS.where(await _conditions(session, principal, params))
+    conditions = await _conditions(session, principal, params)
     groups = [
         name.strip()
         for value in [*(params.group_by or []), *(params.group_by_underscore or [])]
@@ -182,10 +204,21 @@ async def count_forms(
             )
         expressions[name] = expression
     if not expressions:
-        return FormCount(count=await repository.count(session, principal.workspace_ids, where))
+        return FormCount(count=await _total(session, principal, conditions))
     by: dict[str, dict[str, int]] = {}
+    tallied = tallies_answer(conditions, list(expressions))
     for name, expression in expressions.items():
-        rows = await repository.count_by(session, principal.workspace_ids, where, expression)
+        if tallied:
+            rows = await repository.tally(
+                session,
+                principal.workspace_ids,
+                TALLY_FILTERS.where(conditions),
+                TALLY_GROUPS[name],
+            )
+        else:
+            rows = await repository.count_by(
+                session, principal.workspace_ids, FORM_FILTERS.where(conditions), expression
+            )
         by[name] = {_group_key(value): number for value, number in rows}
     # Every row falls in exactly one group (NULL is a group too): the groups add up to the total.
     return FormCount(count=sum(next(iter(by.values())).values()), by=by)
@@ -393,3 +426,17 @@ async def update(
     _apply_patch(form, patch)
     await session.commit()
     return await get(session, principal, form_id, settings)
+
+
+async def keep_tallies_compact(
+    sessionmaker: async_sessionmaker[AsyncSession], interval: float
+) -> None:
+    """Every `interval` seconds, sum each tally key's rows into one (runs for the life of the
+    process; concurrent runs in several processes are safe)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with sessionmaker() as session:
+                await repository.compact_tallies(session)
+        except Exception:  # a failed compaction only delays the next; never stop trying
+            log.warning("form tally compaction failed", exc_info=True)
