@@ -103,7 +103,9 @@ async def prepare(size: int, reseed: bool) -> tuple[str, str]:
     try:
         have = await connection.fetchval("SELECT count(*) FROM forms")
         if have != size:
-            await connection.execute("TRUNCATE forms, api_tokens, token_workspaces CASCADE")
+            await connection.execute(
+                "TRUNCATE forms, form_tallies, api_tokens, token_workspaces CASCADE"
+            )
             await connection.execute("DELETE FROM workspaces")
             run("workspace", "create", "bench", "--name", "Bench", env=env)
             run("workspace", "add-member", "owner@bench.example", "--workspace", "bench", env=env)

@@ -7,13 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_, select
-from sqlalchemy.orm import aliased
 
 from formcase.forms.models import Form, FormTally
 from formcase.forms.schemas import FormStatus
 from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind
 from formcase.kit.time import utcnow
 from formcase.workspaces.models import Member, Workspace
+
+# Table columns, not ORM attributes: the statements stay plain Core, which runs faster.
+forms = Form.__table__.c
+tallies = FormTally.__table__.c
 
 STATUSES = tuple(status.value for status in FormStatus)
 USER_FIELDS = (
@@ -30,10 +33,10 @@ USER_FIELDS = (
 def is_active(now: datetime) -> ColumnElement[bool]:
     """Open for the contact right now: pending, not archived, inside its activity window."""
     return and_(
-        Form.status == FormStatus.PENDING.value,
-        Form.archived.is_(False),
-        or_(Form.active_from.is_(None), Form.active_from <= now),
-        or_(Form.active_until.is_(None), Form.active_until > now),
+        forms.status == FormStatus.PENDING.value,
+        forms.archived.is_(False),
+        or_(forms.active_from.is_(None), forms.active_from <= now),
+        or_(forms.active_until.is_(None), forms.active_until > now),
     )
 
 
@@ -56,67 +59,70 @@ def _active(wanted: bool) -> ColumnElement[bool]:
 
 
 # Aliases, so that the listing query's own joins of these tables do not absorb the subqueries.
-_workspace = aliased(Workspace)
-_owner = aliased(Member)
+_workspace = Workspace.__table__.alias()
+_owner = Member.__table__.alias()
 _workspace_slug = (
-    select(_workspace.slug)
-    .where(_workspace.id == Form.workspace_id)
-    .correlate(Form)
+    select(_workspace.c.slug)
+    .where(_workspace.c.id == forms.workspace_id)
+    .correlate(Form.__table__)
     .scalar_subquery()
 )
 _owner_email = (
-    select(_owner.email).where(_owner.id == Form.owner_id).correlate(Form).scalar_subquery()
+    select(_owner.c.email)
+    .where(_owner.c.id == forms.owner_id)
+    .correlate(Form.__table__)
+    .scalar_subquery()
 )
 
 _fields: dict[str, Field | Flag] = {
-    "id": Field(Form.id, Kind.UUID),
-    "status": Field(Form.status, Kind.ENUM, STATUSES),
-    "created_at": Field(Form.created_at, Kind.DATETIME),
-    "updated_at": Field(Form.updated_at, Kind.DATETIME),
-    "archived_at": Field(Form.archived_at, Kind.DATETIME),
-    "processed_at": Field(Form.processed_at, Kind.DATETIME),
-    "active_from": Field(Form.active_from, Kind.DATETIME),
-    "active_until": Field(Form.active_until, Kind.DATETIME),
-    "redirect_url": Field(Form.redirect_url),
-    "archived": Field(Form.archived, Kind.BOOL),
+    "id": Field(forms.id, Kind.UUID),
+    "status": Field(forms.status, Kind.ENUM, STATUSES),
+    "created_at": Field(forms.created_at, Kind.DATETIME),
+    "updated_at": Field(forms.updated_at, Kind.DATETIME),
+    "archived_at": Field(forms.archived_at, Kind.DATETIME),
+    "processed_at": Field(forms.processed_at, Kind.DATETIME),
+    "active_from": Field(forms.active_from, Kind.DATETIME),
+    "active_until": Field(forms.active_until, Kind.DATETIME),
+    "redirect_url": Field(forms.redirect_url),
+    "archived": Field(forms.archived, Kind.BOOL),
     "active": Flag(_active),
-    **_status_flags(Form.status),
-    "flow.slug": Field(Form.flow_slug),
-    "flow.id": Field(Form.template_id, Kind.UUID),
-    "flow.customization": Field(Form.template_id, Kind.UUID),
-    "workspace.id": Field(Form.workspace_id, Kind.UUID),
+    **_status_flags(forms.status),
+    "flow.slug": Field(forms.flow_slug),
+    "flow.id": Field(forms.template_id, Kind.UUID),
+    "flow.customization": Field(forms.template_id, Kind.UUID),
+    "workspace.id": Field(forms.workspace_id, Kind.UUID),
     "workspace.slug": Field(_workspace_slug),
-    "company.id": Field(Form.workspace_id, Kind.UUID),
+    "company.id": Field(forms.workspace_id, Kind.UUID),
     "company.slug": Field(_workspace_slug),
-    "owner.id": Field(Form.owner_id, Kind.UUID),
+    "owner.id": Field(forms.owner_id, Kind.UUID),
     "owner.email": Field(_owner_email, case_insensitive=True),
-    "user.anonymous": Field(Form.user_anonymous, Kind.BOOL),
+    "user.anonymous": Field(forms.user_anonymous, Kind.BOOL),
     **{
-        f"user.{name}": Field(getattr(Form, f"user_{name}"), case_insensitive=name == "email")
+        f"user.{name}": Field(getattr(forms, f"user_{name}"), case_insensitive=name == "email")
         for name in USER_FIELDS
     },
 }
 
 FORM_FILTERS = FilterSpec(
     fields=_fields,
-    json_columns={"data": Form.data, "external_args": Form.external_args},
+    json_columns={"data": forms.data, "external_args": forms.external_args},
 )
 
 # The filters that tallies can answer: counts under them cost a sum over a few tally rows
 # instead of a count over every matching form.
 TALLY_FILTERS = FilterSpec(
     fields={
-        "status": Field(FormTally.status, Kind.ENUM, STATUSES),
-        "archived": Field(FormTally.archived, Kind.BOOL),
-        "flow.slug": Field(FormTally.flow_slug),
-        "workspace.id": Field(FormTally.workspace_id, Kind.UUID),
-        "company.id": Field(FormTally.workspace_id, Kind.UUID),
-        **_status_flags(FormTally.status),
+        "status": Field(tallies.status, Kind.ENUM, STATUSES),
+        "archived": Field(tallies.archived, Kind.BOOL),
+        "flow.slug": Field(tallies.flow_slug),
+        "workspace.id": Field(tallies.workspace_id, Kind.UUID),
+        "company.id": Field(tallies.workspace_id, Kind.UUID),
+        **_status_flags(tallies.status),
     }
 )
 TALLY_GROUPS: dict[str, SQLColumnExpression[Any]] = {
-    "status": FormTally.status,
-    "flow.slug": FormTally.flow_slug,
+    "status": tallies.status,
+    "flow.slug": tallies.flow_slug,
 }
 
 
@@ -128,23 +134,23 @@ def tallies_answer(conditions: list[Condition], groups: Sequence[str] = ()) -> b
 
 
 SORTABLE: dict[str, SQLColumnExpression[Any]] = {
-    "created_at": Form.created_at,
-    "updated_at": Form.updated_at,
+    "created_at": forms.created_at,
+    "updated_at": forms.updated_at,
 }
 
 
 def group_expression(name: str) -> SQLColumnExpression[Any] | None:
     """What `group-by=<name>` groups on: status, flow.slug, user.<field>, data.<key>."""
     if name == "status":
-        return Form.status
+        return forms.status
     if name == "flow.slug":
-        return Form.flow_slug
+        return forms.flow_slug
     head, _, rest = name.partition(".")
     if head == "user" and rest in USER_FIELDS:
-        column: SQLColumnExpression[Any] = getattr(Form, f"user_{rest}")
+        column: SQLColumnExpression[Any] = getattr(forms, f"user_{rest}")
         return column
     if head in ("data", "external_args") and rest:
-        document = Form.data if head == "data" else Form.external_args
+        document = forms.data if head == "data" else forms.external_args
         element: SQLColumnExpression[Any] = document[tuple(rest.split("."))].as_string()
         return element
     return None

@@ -76,7 +76,7 @@ async def page(
     offset: int,
 ) -> list[FormRow]:
     rows = await session.execute(
-        _WITH_REFS.where(Form.workspace_id.in_(workspace_ids), *where)
+        _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *where)
         .order_by(*order)
         .limit(limit)
         .offset(offset)
@@ -92,8 +92,8 @@ async def count(
     return (
         await session.execute(
             select(func.count())
-            .select_from(Form)
-            .where(Form.workspace_id.in_(workspace_ids), *where)
+            .select_from(_forms)
+            .where(_forms.c.workspace_id.in_(workspace_ids), *where)
         )
     ).scalar_one()
 
@@ -106,8 +106,8 @@ async def count_by(
 ) -> list[tuple[Any, int]]:
     rows = await session.execute(
         select(group, func.count())
-        .select_from(Form)
-        .where(Form.workspace_id.in_(workspace_ids), *where)
+        .select_from(_forms)
+        .where(_forms.c.workspace_id.in_(workspace_ids), *where)
         .group_by(group)
     )
     return [(value, number) for value, number in rows.all()]
@@ -120,12 +120,13 @@ async def tally(
     group: SQLColumnExpression[Any] | None = None,
 ) -> list[tuple[Any, int]]:
     """Form counts from the tallies: [(group value, count)], or [(None, total)] ungrouped."""
-    total = func.coalesce(func.sum(FormTally.delta), 0)
-    scope = [FormTally.workspace_id.in_(workspace_ids), *where]
+    tallies = FormTally.__table__.c
+    total = func.coalesce(func.sum(tallies.delta), 0)
+    scope = [tallies.workspace_id.in_(workspace_ids), *where]
     if group is None:
         return [(None, (await session.execute(select(total).where(*scope))).scalar_one())]
     rows = await session.execute(
-        select(group, total).where(*scope).group_by(group).having(func.sum(FormTally.delta) != 0)
+        select(group, total).where(*scope).group_by(group).having(func.sum(tallies.delta) != 0)
     )
     return [(value, int(number)) for value, number in rows.all()]
 

@@ -22,6 +22,7 @@ from formcase.forms.filters import (
     TALLY_FILTERS,
     TALLY_GROUPS,
     archived_default,
+    forms,
     group_expression,
     tallies_answer,
 )
@@ -169,7 +170,7 @@ async def list_forms(
 ) -> Document:
     conditions = await _conditions(session, principal, params)
     where = FORM_FILTERS.where(conditions)
-    order = order_by(params.sort, SORTABLE, "-created_at", Form.id)
+    order = order_by(params.sort, SORTABLE, "-created_at", forms.id)
     page = params.page()
     total = await _total(session, principal, conditions)
     rows = (

@@ -154,8 +154,10 @@ def _field_clause(path: str, target: Field, op: str, value: Any) -> ColumnElemen
         raise BadRequest(f"Operator {op} does not apply to '{path}' ({target.kind.value}).")
     column = func.lower(target.column) if target.case_insensitive else target.column
     if op in ("$in", "$nin"):
-        items = _as_list(path, op, value)
-        return _compare(column, op, [_coerce(path, target, item) for item in items])
+        items = [_coerce(path, target, item) for item in _as_list(path, op, value)]
+        if len(items) == 1:  # the common case, and a plainer query for the planner
+            return _compare(column, "$eq" if op == "$in" else "$ne", items[0])
+        return _compare(column, op, items)
     return _compare(column, op, _coerce(path, target, value))
 
 
