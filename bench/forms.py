@@ -165,9 +165,18 @@ end
 """
 
 
-def wrk(base: str, path: str, token: str, duration: int, script: str | None = None) -> dict[str, Any]:
-    args = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{duration}s", "--latency",
-            "-H", f"Authorization: Bearer {token}"]
+def wrk(
+    base: str, path: str, token: str, duration: int, script: str | None = None
+) -> dict[str, Any]:
+    args = [
+        "wrk",
+        "-t2",
+        f"-c{CONCURRENCY}",
+        f"-d{duration}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         if script:
             lua.write(script)
@@ -197,8 +206,6 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
     process, base = start_server(url)
     try:
         headers = {"Authorization": f"Bearer {token}"}
-        sample = httpx.get(f"{base}/v1/forms?page[size]=100", headers=headers).json()["data"]
-        ids = [form["id"] for form in sample]
         ids = asyncio.run(sample_ids(url))
         one = httpx.get(f"{base}/v1/forms/{ids[0]}", headers=headers)
         assert one.status_code == 200, one.text
@@ -246,24 +253,35 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     runs = [bench_size(size, args.duration, args.reseed) for size in sizes]
 
-    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-          f"{os.cpu_count()} cores, wrk -t2 -c{CONCURRENCY} -d{args.duration}s")
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{os.cpu_count()} cores, wrk -t2 -c{CONCURRENCY} -d{args.duration}s"
+    )
     print(f"{'forms':>9} {'endpoint':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for outcome in runs:
         for name, figures in outcome["results"].items():
-            print(f"{outcome['size']:>9} {name:<6} {figures['rps']:>9.0f} "
-                  f"{figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} {figures['non_2xx']:>8}")
-        print(f"{'':>9} list matches {outcome['list_matches']} forms; get answers "
-              f"{outcome['get_bytes']} bytes; count {json.dumps(outcome['count'])}")
+            print(
+                f"{outcome['size']:>9} {name:<6} {figures['rps']:>9.0f} "
+                f"{figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} {figures['non_2xx']:>8}"
+            )
+        print(
+            f"{'':>9} list matches {outcome['list_matches']} forms; get answers "
+            f"{outcome['get_bytes']} bytes; count {json.dumps(outcome['count'])}"
+        )
     largest, smallest = runs[-1]["results"], runs[0]["results"]
     checks = [
         ("list p99 <= 50 ms", largest["list"]["p99_ms"], largest["list"]["p99_ms"] <= 50),
         ("count p99 <= 100 ms", largest["count"]["p99_ms"], largest["count"]["p99_ms"] <= 100),
-        ("get req/s >= 50% of floor", largest["get"]["rps"] / largest["floor"]["rps"],
-         largest["get"]["rps"] >= 0.5 * largest["floor"]["rps"]),
-        ("list p50 at largest <= 2x smallest",
-         largest["list"]["p50_ms"] / smallest["list"]["p50_ms"],
-         largest["list"]["p50_ms"] <= 2 * smallest["list"]["p50_ms"]),
+        (
+            "get req/s >= 50% of floor",
+            largest["get"]["rps"] / largest["floor"]["rps"],
+            largest["get"]["rps"] >= 0.5 * largest["floor"]["rps"],
+        ),
+        (
+            "list p50 at largest <= 2x smallest",
+            largest["list"]["p50_ms"] / smallest["list"]["p50_ms"],
+            largest["list"]["p50_ms"] <= 2 * smallest["list"]["p50_ms"],
+        ),
     ]
     print(f"\ntargets at {sizes[-1]} forms:")
     for label, value, met in checks:
