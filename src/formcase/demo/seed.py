@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,12 +21,21 @@ WORKSPACE = "demo"
 OWNER = "owner@demo.example"
 
 
+def _command() -> str:
+    """How the user ran formcase (`.venv/bin/formcase` from `make serve`), to say it back."""
+    invoked = Path(sys.argv[0])
+    if invoked.name == "formcase" and invoked.is_file():
+        return os.path.relpath(invoked)
+    return "formcase"
+
+
 async def seed(session: AsyncSession, settings: Settings) -> str:
     """Seed an empty database and say how to try it; leave a used one alone."""
+    command = _command()
     if await workspace_repository.count(session):
         return (
             "formcase: the database already has workspaces; no demo created.\n"
-            "  A new token: formcase token create --workspace demo --name me"
+            f"  A new token: {command} token create --workspace {WORKSPACE} --name me"
         )
     workspace = await workspaces.create(session, WORKSPACE, "Demo workspace")
     await workspaces.add_member(session, workspace, OWNER, "Demo", "Owner")
