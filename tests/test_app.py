@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
+from formcase.app import create_app
+from formcase.config import Settings
 from tests.helpers import Tenant, assert_error
 
 
@@ -49,3 +53,13 @@ async def test_unknown_routes_and_methods_are_json(
 ) -> None:
     assert_error(await client.get("/v1/nothing", headers=tenant.headers), 404, "No such endpoint")
     assert_error(await client.delete("/v1/forms", headers=tenant.headers), 405)
+
+
+async def test_readyz_says_what_is_not_ready(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, database_url=None))  # never migrated
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ready = await client.get("/readyz")
+            assert_error(ready, 503, "database at migration None")
+            assert (await client.get("/healthz")).status_code == 200

@@ -40,9 +40,10 @@ class Formcase:
             raise AssertionError(f"formcase {' '.join(args)} failed:\n{result.stderr}")
         return result
 
-    def serve(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Start `formcase serve` on a free port; returns its base URL once it answers."""
-        port = free_port()
+    def serve(self, *args: str, env: dict[str, str] | None = None, port: int = 0) -> str:
+        """Start `formcase serve` (on a free port unless given); returns its base URL once it
+        answers."""
+        port = port or free_port()
         process = subprocess.Popen(
             [str(BIN), "serve", "--port", str(port), *args],
             env={**self.env, **(env or {})},

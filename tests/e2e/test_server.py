@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_TEMPLATES
-from tests.e2e.conftest import Formcase, last_line
+from tests.e2e.conftest import BIN, Formcase, free_port, last_line
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +64,16 @@ def test_a_new_user_creates_and_reads_a_form(formcase: Formcase) -> None:
 def test_the_demo_curl_works(formcase: Formcase) -> None:
     """What `make serve` prints on first start is a curl that creates a form."""
     formcase.run("db", "upgrade")
-    port_env = {"FORMCASE_PUBLIC_URL": "http://placeholder"}
-    url = formcase.serve(env=port_env)
-    formcase.env["FORMCASE_PUBLIC_URL"] = url
+    port = free_port()
+    formcase.env["FORMCASE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    url = formcase.serve(port=port)
     printed = formcase.run("demo").stdout
     assert "pnbx_" in printed
     curl = printed[printed.index("curl ") : printed.index("API docs")].strip()
     result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
     form = json.loads(result.stdout)
     assert form["status"] == "pending" and form["flow"]["slug"] == "contact-details"
+    assert form["links"]["fill"].startswith(f"{url}/f/")  # FORMCASE_PUBLIC_URL makes the links
     assert form["owner"]["email"] == "owner@demo.example"
     again = formcase.run("demo").stdout
     assert "no demo created" in again
@@ -82,7 +83,7 @@ def test_cli_errors_are_clear(formcase: Formcase, tmp_path: Path) -> None:
     unmigrated = formcase.run("workspace", "create", "x", "--name", "X", check=False)
     assert unmigrated.returncode == 1 and "formcase db upgrade" in unmigrated.stderr
     serve = subprocess.run(
-        [str(formcase_bin()), "serve", "--port", "1"],
+        [str(BIN), "serve", "--port", "1"],
         env=formcase.env,
         capture_output=True,
         text=True,
@@ -102,16 +103,19 @@ def test_cli_errors_are_clear(formcase: Formcase, tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "No workspace with slug 'nope'" in unknown.stderr
     not_an_id = formcase.run("token", "revoke", "abc", check=False)
     assert not_an_id.returncode == 1 and "not a token id" in not_an_id.stderr
+    changed = tmp_path / "contact-details.yaml"
+    original = (DEMO_TEMPLATES / "contact-details.yaml").read_text(encoding="utf-8")
+    changed.write_text(original.replace("name: Contact details", "name: Contact"), "utf-8")
+    again = formcase.run("template", "import", str(changed), "--workspace", "acme")
+    assert "published version 2" in again.stdout
+    same = formcase.run("template", "import", str(changed), "--workspace", "acme")
+    assert "unchanged, still version 2" in same.stdout
     listed = json.loads(formcase.run("template", "list", "--workspace", "acme").stdout)
-    assert [t["slug"] for t in listed] == ["contact-details"]
+    assert [(t["slug"], t["name"], t["version"]) for t in listed] == [
+        ("contact-details", "Contact", 2)
+    ]
     archived = formcase.run("template", "archive", "contact-details", "--workspace", "acme")
     assert "archived" in archived.stdout
-
-
-def formcase_bin() -> Path:
-    from tests.e2e.conftest import BIN
-
-    return BIN
 
 
 def test_postgresql_with_two_worker_processes(formcase_pg: Formcase) -> None:
