@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from formcase import __version__
+from formcase.attachments.endpoints import router as attachments_router
 from formcase.auth.cache import TokenCache
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
 from formcase.config import Settings
@@ -20,6 +21,7 @@ from formcase.db.migrate import current_revision, head_revision
 from formcase.forms import service as forms
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
+from formcase.storage import make_storage
 from formcase.templates.endpoints import router as templates_router
 from formcase.workspaces.endpoints import router as workspaces_router
 
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         app.state.database = database
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.storage = make_storage(settings.storage_url, str(settings.data_dir))
         app.state.token_cache = None
         tasks = [
             asyncio.create_task(
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(workspaces_router)
     v1.include_router(templates_router)
     v1.include_router(forms_router)
+    v1.include_router(attachments_router)
     app.include_router(v1)
     app.include_router(_health_router(settings))
     if settings.bench_floor:

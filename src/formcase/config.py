@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     rate_limit_token: str = "100/minute"
     rate_limit_client: str = "1000/hour"
 
+    storage_url: str | None = Field(
+        default=None, description="file:///path; default: a directory in data_dir"
+    )
+    max_upload_bytes: int = Field(default=10 * 1024**3, ge=1, description="10 GB, as Penbox")
+    max_json_upload_bytes: int = Field(
+        default=64 * 1024**2, ge=1, description="a JSON (base64) upload's whole body"
+    )
+
     form_default_expiry_days: int = Field(
         default=60, ge=0, description="active_until when a form is created without one; 0: none"
     )

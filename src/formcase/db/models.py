@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place so that metadata (and Alembic) sees them all."""
 
+from formcase.attachments.models import Attachment
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
 from formcase.forms.models import Form, FormTally
@@ -8,6 +9,7 @@ from formcase.workspaces.models import Member, Workspace
 
 __all__ = [
     "ApiToken",
+    "Attachment",
     "Base",
     "Form",
     "FormTally",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
@@ -19,17 +19,13 @@ from formcase.forms.schemas import (
     FormOut,
     FormPatch,
 )
+from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.responses import JSONBytes
 
 # The read and write paths answer plain data encoded by orjson (JSONBytes); the
 # `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"])
-
-
-async def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 @router.get("/forms", response_model=Paginated[FormOut])

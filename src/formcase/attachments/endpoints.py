@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.attachments import service
+from formcase.attachments.schemas import AttachmentOut, AttachmentUpload, AttachmentWithData
+from formcase.auth.dependencies import require_principal
+from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.db.engine import get_session
+from formcase.kit.dependencies import settings_of, storage_of
+from formcase.kit.responses import JSONBytes
+from formcase.storage import Storage
+
+router = APIRouter(tags=["attachments"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                        "type": {"type": "string"},
+                        "scope": {"type": "string", "enum": ["public", "restricted"]},
+                    },
+                }
+            },
+            "application/json": {"schema": AttachmentUpload.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "/attachments", response_model=AttachmentOut, status_code=201, openapi_extra=UPLOAD_BODY
+)
+async def upload_attachment(
+    request: Request,
+    company: uuid.UUID | None = Query(None, description="workspace id, when the token has several"),
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Upload a file: multipart/form-data with a `file` part (streamed; up to
+    FORMCASE_MAX_UPLOAD_BYTES), or JSON with the content in base64 (up to
+    FORMCASE_MAX_JSON_UPLOAD_BYTES). The type is detected from the content."""
+    document = await service.upload(request, session, principal, storage, settings, company)
+    return JSONBytes(document, status_code=201)
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response_model=AttachmentWithData,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def get_attachment(
+    attachment_id: uuid.UUID,
+    request: Request,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
+) -> Response:
+    """`Accept: application/octet-stream` (or the file's own type): the bytes, with `Range`
+    and `ETag`. Otherwise JSON: the metadata and the content in base64 (files under 50 MB)."""
+    attachment = await service.granted(session, principal, attachment_id)
+    accept = request.headers.get("accept", "")
+    if "application/octet-stream" not in accept and attachment.type not in accept:
+        return JSONBytes(await service.with_data(attachment, storage, settings.public_url))
+    download = service.download(attachment, storage, request)
+    if download.body is None:
+        return Response(status_code=download.status, headers=download.headers)
+    return StreamingResponse(
+        download.body,
+        status_code=download.status,
+        headers=download.headers,
+        media_type=attachment.type,
+    )

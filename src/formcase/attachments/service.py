@@ -1,0 +1,235 @@
+"""Attachments: uploads streamed into storage, type detected from the content, downloads
+with ranges, and the JSON form with the content in base64."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from formcase.attachments import repository
+from formcase.attachments.detect import detect_type, image_size
+from formcase.attachments.models import Attachment
+from formcase.attachments.upload import (
+    JSON_ADVICE,
+    PayloadTooLarge,
+    Received,
+    check_length,
+    receive_json,
+    receive_multipart,
+)
+from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.kit.errors import APIError, BadRequest, Forbidden, NotFound
+from formcase.kit.time import utcnow
+from formcase.storage import Storage
+
+UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+JSON_DATA_LIMIT = 50 * 1024 * 1024  # GET as JSON carries the content only below this size
+RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class UnsupportedMediaType(APIError):
+    status_code = 415
+
+
+def to_document(attachment: Attachment, public_url: str) -> dict[str, Any]:
+    """An attachment in its API shape (`AttachmentOut`)."""
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "type": attachment.type,
+        "scope": attachment.scope,
+        "metadata": {
+            "size": attachment.size,
+            "width": attachment.width,
+            "height": attachment.height,
+            "sha256": attachment.sha256,
+            "declared_type": attachment.declared_type,
+        },
+        "uri": f"{public_url}/v1/attachments/{attachment.id}",
+        "created_at": attachment.created_at,
+    }
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise BadRequest("The file needs a name (field 'name', or the file part's filename).")
+    if len(name) > 255:
+        raise BadRequest("A file name may be at most 255 characters.")
+    if UNSAFE_NAME.search(name) or name in (".", ".."):
+        raise BadRequest(
+            f"File name {name!r} holds a path separator or a control character; "
+            "send the bare name, such as 'invoice.pdf'."
+        )
+    return name
+
+
+def _workspace(principal: Principal, company: uuid.UUID | None) -> uuid.UUID:
+    if company is not None:
+        if not principal.grants(company):
+            raise Forbidden(f"This token does not grant access to workspace '{company}'.")
+        return company
+    if len(principal.workspace_ids) > 1:
+        raise BadRequest(
+            "This token grants several workspaces: name one with ?company=<workspace id>."
+        )
+    return next(iter(principal.workspace_ids))
+
+
+def _media_type(header: str) -> str:
+    return header.split(";", 1)[0].strip().lower()
+
+
+async def upload(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    storage: Storage,
+    settings: Settings,
+    company: uuid.UUID | None,
+) -> dict[str, Any]:
+    workspace_id = _workspace(principal, company)
+    # No database connection is held while the bytes arrive, however long that takes.
+    await session.close()
+    media_type = _media_type(request.headers.get("content-type", ""))
+    writer = storage.writer(limit=settings.max_upload_bytes)
+    try:
+        if media_type == "multipart/form-data":
+            check_length(request, settings.max_upload_bytes + 64 * 1024)
+            received = await receive_multipart(request, writer, settings.max_upload_bytes)
+        elif media_type == "application/json":
+            check_length(request, settings.max_json_upload_bytes, JSON_ADVICE)
+            received = await receive_json(request, writer, settings.max_json_upload_bytes)
+        else:
+            raise UnsupportedMediaType(
+                "Send the file as multipart/form-data (a part named 'file') or as JSON "
+                "{name, data (base64), type?, scope?}."
+            )
+        name = check_name(received.name)
+        if writer.size == 0:
+            raise BadRequest("The file is empty.")
+        stored = await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    attachment = _describe(received, name, stored.key, stored.size, workspace_id)
+    await repository.add(session, attachment)
+    await session.commit()
+    return to_document(attachment, settings.public_url)
+
+
+def _describe(
+    received: Received, name: str, key: str, size: int, workspace_id: uuid.UUID
+) -> Attachment:
+    detected = detect_type(received.head, name)
+    width, height = image_size(received.head, detected)
+    declared = _media_type(received.declared_type) if received.declared_type else None
+    now = utcnow()
+    return Attachment(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        name=name,
+        type=detected,
+        declared_type=declared if declared and declared != detected else None,
+        scope=received.scope.value,
+        size=size,
+        width=width,
+        height=height,
+        sha256=key,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def granted(
+    session: AsyncSession, principal: Principal, attachment_id: uuid.UUID
+) -> Attachment:
+    attachment = await repository.get(session, attachment_id)
+    if attachment is None:
+        raise NotFound(f"No attachment with id {attachment_id}.")
+    if not principal.grants(attachment.workspace_id):
+        raise Forbidden(
+            f"Attachment {attachment_id} belongs to a workspace this token does not grant."
+        )
+    return attachment
+
+
+async def with_data(attachment: Attachment, storage: Storage, public_url: str) -> dict[str, Any]:
+    if attachment.size > JSON_DATA_LIMIT:
+        raise PayloadTooLarge(
+            f"This file is {attachment.size} bytes; as JSON only files under "
+            f"{JSON_DATA_LIMIT} bytes are sent. Ask for Accept: application/octet-stream."
+        )
+    content = b"".join([chunk async for chunk in storage.read(attachment.sha256)])
+    return {**to_document(attachment, public_url), "data": base64.b64encode(content).decode()}
+
+
+@dataclass(frozen=True)
+class Download:
+    status: int
+    headers: dict[str, str]
+    body: AsyncIterator[bytes] | None
+
+
+def download(attachment: Attachment, storage: Storage, request: Request) -> Download:
+    """The bytes, or the part of them a `Range` asks for; 304 when the caller has them."""
+    etag = f'"{attachment.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(attachment.name),
+        "Cache-Control": "private, max-age=0, must-revalidate",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Download(304, headers, None)
+    size = attachment.size
+    requested = _range(request.headers.get("range"), size)
+    if_range = request.headers.get("if-range")
+    if requested is None or (if_range is not None and if_range != etag):
+        return Download(
+            200,
+            {**headers, "Content-Length": str(size)},
+            storage.read(attachment.sha256),
+        )
+    start, end = requested
+    if start >= size:
+        return Download(416, {**headers, "Content-Range": f"bytes */{size}"}, None)
+    return Download(
+        206,
+        {
+            **headers,
+            "Content-Length": str(end - start),
+            "Content-Range": f"bytes {start}-{end - 1}/{size}",
+        },
+        storage.read(attachment.sha256, start, end),
+    )
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One `bytes=a-b` range as [start, end); None when absent or not one plain range (the
+    whole file is sent then, as RFC 9110 allows)."""
+    match = RANGE.fullmatch(header.strip()) if header else None
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:  # the last N bytes
+        return max(0, size - int(match[2])), size
+    start = int(match[1])
+    end = min(size, int(match[2]) + 1) if match[2] else size
+    if match[2] and int(match[2]) < start:
+        return None
+    return start, max(start, end)
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact one in RFC 5987 form."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,46 @@
+"""The storage interface: write a stream once, read it back by its SHA-256, in ranges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str  # the SHA-256 of the content, hex
+    size: int
+
+
+class Writer(Protocol):
+    """A file being written: chunks in, then `commit` (the file appears whole, under its
+    hash) or `abort` (nothing remains). Writing past `limit` bytes raises `TooLarge`."""
+
+    size: int
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self) -> StoredFile: ...
+
+    async def abort(self) -> None: ...
+
+
+class Storage(Protocol):
+    def writer(self, limit: int | None = None) -> Writer: ...
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes from `start` up to (not including) `end`."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    def keys(self) -> AsyncIterator[str]: ...
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit

@@ -1,0 +1,109 @@
+"""Files in a local directory, named by their SHA-256 (`ab/cd/abcd…`).
+
+A file is written to `tmp/` and renamed into place only when complete, so a crash never leaves
+a half file under a name the database could point to; identical contents are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+import anyio
+import anyio.to_thread
+
+from formcase.storage.base import StoredFile, TooLarge
+
+CHUNK = 1 << 20
+
+
+class LocalWriter:
+    def __init__(self, root: Path, limit: int | None) -> None:
+        self.root = root
+        self.limit = limit
+        self.size = 0
+        self.hash = hashlib.sha256()
+        self.temp = root / "tmp" / uuid.uuid4().hex
+        self.file: IO[bytes] | None = None
+        self.buffer = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.limit is not None and self.size > self.limit:
+            raise TooLarge(self.limit)
+        self.hash.update(chunk)
+        self.buffer += chunk
+        if len(self.buffer) >= CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self.buffer = bytes(self.buffer), bytearray()
+        await anyio.to_thread.run_sync(self._write_sync, data)
+
+    def _write_sync(self, data: bytes) -> None:
+        if self.file is None:
+            self.temp.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.temp, "wb")  # noqa: SIM115 (closed in commit/abort)
+        self.file.write(data)
+
+    async def commit(self) -> StoredFile:
+        await self._flush()
+        key = self.hash.hexdigest()
+        await anyio.to_thread.run_sync(self._commit_sync, key)
+        return StoredFile(key=key, size=self.size)
+
+    def _commit_sync(self, key: str) -> None:
+        assert self.file is not None
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        final = path_of(self.root, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.temp, final)
+
+    async def abort(self) -> None:
+        await anyio.to_thread.run_sync(self._abort_sync)
+
+    def _abort_sync(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+def path_of(root: Path, key: str) -> Path:
+    return root / key[:2] / key[2:4] / key
+
+
+class LocalStorage:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def writer(self, limit: int | None = None) -> LocalWriter:
+        return LocalWriter(self.root, limit)
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        async with await anyio.open_file(path_of(self.root, key), "rb") as file:
+            await file.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                chunk = await file.read(CHUNK if remaining is None else min(CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    async def exists(self, key: str) -> bool:
+        return await anyio.Path(path_of(self.root, key)).is_file()
+
+    async def delete(self, key: str) -> None:
+        await anyio.Path(path_of(self.root, key)).unlink(missing_ok=True)
+
+    async def keys(self) -> AsyncIterator[str]:
+        for path in await anyio.to_thread.run_sync(lambda: sorted(self.root.glob("??/??/*"))):
+            if path.parent.parent.parent == self.root and len(path.name) == 64:
+                yield path.name
