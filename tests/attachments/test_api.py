@@ -5,69 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import uuid
-import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from formcase.app import create_app
 from formcase.config import Settings
+from tests.attachments.samples import PDF, docx, fetch, jpeg_rotated, png, upload
 from tests.conftest import Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
-
-# A minimal, valid one-page PDF.
-PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
-)
-
-
-def png(width: int, height: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), "red").save(out, "PNG")
-    return out.getvalue()
-
-
-def jpeg_rotated(width: int, height: int) -> bytes:
-    """A phone photo stored landscape, with EXIF orientation 6 (shown portrait)."""
-    out = io.BytesIO()
-    image = Image.new("RGB", (width, height), "blue")
-    exif = image.getexif()
-    exif[0x0112] = 6
-    image.save(out, "JPEG", exif=exif)
-    return out.getvalue()
-
-
-def docx() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<document/>")
-    return out.getvalue()
-
-
-async def upload(
-    client: httpx.AsyncClient, tenant: Tenant, content: bytes, filename: str, **fields: str
-) -> httpx.Response:
-    files = {"file": (filename, content, "application/octet-stream")}
-    return await client.post("/v1/attachments", files=files, data=fields, headers=tenant.headers)
-
-
-async def fetch(
-    client: httpx.AsyncClient, tenant: Tenant, attachment_id: str, **headers: str
-) -> httpx.Response:
-    return await client.get(
-        f"/v1/attachments/{attachment_id}",
-        headers={**tenant.headers, "Accept": "application/octet-stream", **headers},
-    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,9 @@ import io
 
 import puremagic
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
 
 HEAD_BYTES = 256 * 1024  # enough for magic numbers, and for a JPEG header behind its EXIF
 EXIF_ORIENTATION = 0x0112
@@ -16,7 +19,23 @@ CANONICAL = {"image/jpg": "image/jpeg", "application/x-pdf": "application/pdf"}
 TEXT_TYPES = {".csv": "text/csv", ".json": "application/json", ".md": "text/markdown"}
 
 
+# ISO base media files say what they are in their `ftyp` box; puremagic calls them all MP4.
+HEIF_BRANDS = {
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif-sequence",
+    b"avif": "image/avif",
+}
+
+
 def detect_type(head: bytes, name: str) -> str:
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return HEIF_BRANDS[head[8:12]]
     try:
         found = puremagic.from_string(head, mime=True, filename=name)
     except (puremagic.PureError, ValueError):

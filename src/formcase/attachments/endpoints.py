@@ -59,6 +59,32 @@ async def upload_attachment(
 
 
 @router.get(
+    "/attachments",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the merged PDF"}},
+)
+async def merge_attachments(
+    ids: str = Query(description="attachment ids, comma-separated, in page order"),
+    filename: str | None = Query(None, description="name of the PDF, without extension"),
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+) -> StreamingResponse:
+    """One PDF with all the attachments, in the order given: PDFs merged, images as pages,
+    plain text typeset. `X-Page-Count` says how many pages it has."""
+    result = await service.merged(session, principal, storage, ids, filename)
+    return StreamingResponse(
+        service.read_and_close(result.file),
+        media_type="application/pdf",
+        headers={
+            "Content-Length": str(result.size),
+            "Content-Disposition": service.content_disposition(result.filename),
+            "X-Page-Count": str(result.pages),
+        },
+    )
+
+
+@router.get(
     "/attachments/{attachment_id}",
     response_model=AttachmentWithData,
     responses={200: {"content": {"application/octet-stream": {}}}},

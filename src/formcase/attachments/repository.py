@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.attachments.models import Attachment
@@ -17,3 +18,10 @@ async def add(session: AsyncSession, attachment: Attachment) -> None:
 async def get(session: AsyncSession, attachment_id: uuid.UUID) -> Attachment | None:
     """Any workspace's attachment: the service decides between 403 and 200."""
     return await session.get(Attachment, attachment_id)
+
+
+async def get_many(
+    session: AsyncSession, attachment_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Attachment]:
+    rows = await session.execute(select(Attachment).where(Attachment.id.in_(attachment_ids)))
+    return {attachment.id: attachment for attachment in rows.scalars()}

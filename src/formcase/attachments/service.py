@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -27,8 +30,9 @@ from formcase.attachments.upload import (
 )
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.kit.errors import APIError, BadRequest, Forbidden, NotFound
+from formcase.kit.errors import APIError, BadRequest, Forbidden, NotFound, Unprocessable
 from formcase.kit.time import utcnow
+from formcase.pdf.merge import MERGEABLE, CannotMerge, Part, merge
 from formcase.storage import Storage
 
 UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -233,3 +237,86 @@ def content_disposition(name: str) -> str:
     """`attachment` with an ASCII fallback name and the exact one in RFC 5987 form."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+MERGE_LIMIT = 200  # attachments in one merged PDF
+
+
+@dataclass(frozen=True)
+class Merged:
+    file: BinaryIO  # the PDF, positioned at its start; the caller closes it
+    size: int
+    pages: int
+    filename: str
+
+
+def _merge_ids(ids: str) -> list[uuid.UUID]:
+    parts = [part.strip() for part in ids.split(",") if part.strip()]
+    if not parts:
+        raise BadRequest("Query parameter 'ids' needs one or more attachment ids, comma-separated.")
+    if len(parts) > MERGE_LIMIT:
+        raise BadRequest(f"At most {MERGE_LIMIT} attachments can be merged at once.")
+    bad = []
+    parsed = []
+    for part in parts:
+        try:
+            parsed.append(uuid.UUID(part))
+        except ValueError:
+            bad.append(part)
+    if bad:
+        raise BadRequest(f"Query parameter 'ids': not attachment ids: {', '.join(bad)}.")
+    return parsed
+
+
+async def merged(
+    session: AsyncSession,
+    principal: Principal,
+    storage: Storage,
+    ids: str,
+    filename: str | None,
+) -> Merged:
+    """One PDF of the given attachments, in the order given."""
+    wanted = _merge_ids(ids)
+    name = check_name(filename or "attachments").removesuffix(".pdf") + ".pdf"
+    found = await repository.get_many(session, wanted)
+    missing = [str(i) for i in dict.fromkeys(wanted) if i not in found]
+    if missing:
+        raise NotFound(f"No attachment with id {', '.join(missing)}.")
+    foreign = [str(i) for i in dict.fromkeys(wanted) if not principal.grants(found[i].workspace_id)]
+    if foreign:
+        raise Forbidden(
+            f"Attachment {', '.join(foreign)} belongs to a workspace this token does not grant."
+        )
+    unmergeable = [found[i] for i in dict.fromkeys(wanted) if found[i].type not in MERGEABLE]
+    if unmergeable:
+        listed = ", ".join(f"{a.name} ({a.type})" for a in unmergeable)
+        raise Unprocessable(f"These attachments cannot be turned into PDF pages: {listed}.")
+    await session.close()  # no connection is held while files are read and merged
+    out: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it)
+    try:
+        with tempfile.TemporaryDirectory(prefix="formcase-merge-") as folder:
+            paths = {}
+            for attachment_id in dict.fromkeys(wanted):
+                paths[attachment_id] = Path(folder) / attachment_id.hex
+                async with await anyio.open_file(paths[attachment_id], "wb") as file:
+                    async for chunk in storage.read(found[attachment_id].sha256):
+                        await file.write(chunk)
+            parts = [Part(found[i].name, found[i].type, paths[i]) for i in wanted]
+            pages = await anyio.to_thread.run_sync(merge, parts, out)
+    except CannotMerge as exc:
+        out.close()
+        raise Unprocessable(str(exc)) from None
+    except BaseException:
+        out.close()
+        raise
+    size = out.tell()
+    out.seek(0)
+    return Merged(out, size, pages, name)
+
+
+async def read_and_close(file: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await anyio.to_thread.run_sync(file.read, 1 << 20):
+            yield chunk
+    finally:
+        file.close()
