@@ -6,18 +6,21 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.attachments import service as attachments
 from formcase.auth import service as tokens
 from formcase.config import Settings
 from formcase.db.engine import make_engine, make_sessionmaker
 from formcase.db.migrate import current_revision, head_revision, upgrade
 from formcase.kit.errors import APIError
 from formcase.kit.time import isoformat_z
+from formcase.storage import make_storage
 from formcase.templates import service as templates
 from formcase.workspaces import service as workspaces
 
@@ -34,6 +37,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(token_app, name="token")
 app.add_typer(template_app, name="template")
+storage_app = typer.Typer(help="Stored files.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 
 T = TypeVar("T")
 
@@ -251,6 +256,44 @@ def template_archive(
         typer.echo(f"template '{slug}' {'unarchived' if undo else 'archived'}")
 
     _run(work)
+
+
+@storage_app.command("gc")
+def storage_gc(
+    grace_minutes: Annotated[
+        int, typer.Option(help="leave files younger than this (uploads in flight)")
+    ] = 60,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would go")] = False,
+) -> None:
+    """Remove stored files no attachment points to, and leftovers of interrupted uploads."""
+    settings = Settings()
+    storage = make_storage(settings.storage_url, str(settings.data_dir))
+
+    async def work(session: AsyncSession) -> attachments.Sweep:
+        grace = timedelta(minutes=grace_minutes)
+        return await attachments.sweep_orphans(session, storage, grace, dry_run)
+
+    sweep = _run(work)
+    for key in sweep.removed:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {key}")
+    typer.echo(
+        f"{len(sweep.removed)} file(s) {'to remove' if dry_run else 'removed'}; "
+        f"{sweep.kept_young} unreferenced file(s) younger than {grace_minutes} min kept"
+    )
+
+
+@storage_app.command("verify")
+def storage_verify() -> None:
+    """Re-hash every stored file attachments point to; exit 1 if any is missing or altered."""
+    settings = Settings()
+    storage = make_storage(settings.storage_url, str(settings.data_dir))
+    problems = _run(lambda session: attachments.verify_files(session, storage))
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
+    typer.echo("every stored file matches its hash")
 
 
 @app.command()

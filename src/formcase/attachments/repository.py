@@ -25,3 +25,9 @@ async def get_many(
 ) -> dict[uuid.UUID, Attachment]:
     rows = await session.execute(select(Attachment).where(Attachment.id.in_(attachment_ids)))
     return {attachment.id: attachment for attachment in rows.scalars()}
+
+
+async def sizes_by_key(session: AsyncSession) -> dict[str, int]:
+    """Every stored content the attachments point to, with its size."""
+    rows = await session.execute(select(Attachment.sha256, Attachment.size).distinct())
+    return {key: size for key, size in rows.all()}

@@ -4,11 +4,13 @@ with ranges, and the JSON form with the content in base64."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -320,3 +322,47 @@ async def read_and_close(file: BinaryIO) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         file.close()
+
+
+@dataclass
+class Sweep:
+    removed: list[str]
+    kept_young: int  # unreferenced files too recent to remove (an upload may be finishing)
+
+
+async def sweep_orphans(
+    session: AsyncSession, storage: Storage, grace: timedelta, dry_run: bool = False
+) -> Sweep:
+    """Remove stored files no attachment points to, and half-written leftovers, once older
+    than `grace` (a file is stored a moment before its row is written)."""
+    referenced = await repository.sizes_by_key(session)
+    cutoff = utcnow() - grace
+    result = Sweep(removed=[], kept_young=0)
+    async for entry in storage.entries():
+        if not entry.partial and entry.key in referenced:
+            continue
+        if entry.modified > cutoff:
+            result.kept_young += 1
+            continue
+        result.removed.append(("partial " if entry.partial else "") + entry.key)
+        if not dry_run:
+            await storage.remove(entry)
+    return result
+
+
+async def verify_files(session: AsyncSession, storage: Storage) -> list[str]:
+    """Re-hash every stored file attachments point to; the problems found, in words."""
+    problems = []
+    for key, size in sorted((await repository.sizes_by_key(session)).items()):
+        if not await storage.exists(key):
+            problems.append(f"{key}: missing")
+            continue
+        digest, length = hashlib.sha256(), 0
+        async for chunk in storage.read(key):
+            digest.update(chunk)
+            length += len(chunk)
+        if digest.hexdigest() != key:
+            problems.append(f"{key}: content hashes to {digest.hexdigest()}")
+        elif length != size:
+            problems.append(f"{key}: {length} bytes stored, {size} recorded")
+    return problems

@@ -1,9 +1,9 @@
 """Where file contents live: a content-addressed store (local directory; S3 to come)."""
 
-from formcase.storage.base import Storage, StoredFile, Writer
+from formcase.storage.base import Entry, Storage, StoredFile, Writer
 from formcase.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "Storage", "StoredFile", "Writer", "make_storage"]
+__all__ = ["Entry", "LocalStorage", "Storage", "StoredFile", "Writer", "make_storage"]
 
 
 def make_storage(url: str | None, data_dir: str) -> Storage:

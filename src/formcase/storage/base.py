@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # the content's SHA-256, or the name of a partial file
+    size: int
+    modified: datetime
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,11 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    def keys(self) -> AsyncIterator[str]: ...
+    def entries(self) -> AsyncIterator[Entry]:
+        """Every stored file, and its half-written leftovers (`partial`)."""
+        ...
+
+    async def remove(self, entry: Entry) -> None: ...
 
 
 class TooLarge(Exception):

@@ -10,13 +10,14 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import anyio
 import anyio.to_thread
 
-from formcase.storage.base import StoredFile, TooLarge
+from formcase.storage.base import Entry, StoredFile, TooLarge
 
 CHUNK = 1 << 20
 
@@ -103,7 +104,22 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         await anyio.Path(path_of(self.root, key)).unlink(missing_ok=True)
 
-    async def keys(self) -> AsyncIterator[str]:
-        for path in await anyio.to_thread.run_sync(lambda: sorted(self.root.glob("??/??/*"))):
-            if path.parent.parent.parent == self.root and len(path.name) == 64:
-                yield path.name
+    async def entries(self) -> AsyncIterator[Entry]:
+        found = await anyio.to_thread.run_sync(self._entries_sync)
+        for entry in found:
+            yield entry
+
+    def _entries_sync(self) -> list[Entry]:
+        def entry(path: Path, partial: bool) -> Entry:
+            stat = path.stat()
+            return Entry(
+                path.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), partial
+            )
+
+        stored = [entry(p, False) for p in self.root.glob("??/??/*") if len(p.name) == 64]
+        partial = [entry(p, True) for p in (self.root / "tmp").glob("*")]
+        return stored + partial
+
+    async def remove(self, entry: Entry) -> None:
+        path = self.root / "tmp" / entry.key if entry.partial else path_of(self.root, entry.key)
+        await anyio.Path(path).unlink(missing_ok=True)
