@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         app.state.database = database
         app.state.rate_limiter = RateLimiter(settings)
-        app.state.storage = make_storage(settings.storage_url, str(settings.data_dir))
+        app.state.storage = make_storage(settings)
         app.state.token_cache = None
         tasks = [
             asyncio.create_task(
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app.state.storage.close()
         await database.dispose()
 
     app = FastAPI(

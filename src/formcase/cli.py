@@ -267,11 +267,14 @@ def storage_gc(
 ) -> None:
     """Remove stored files no attachment points to, and leftovers of interrupted uploads."""
     settings = Settings()
-    storage = make_storage(settings.storage_url, str(settings.data_dir))
+    storage = make_storage(settings)
 
     async def work(session: AsyncSession) -> attachments.Sweep:
-        grace = timedelta(minutes=grace_minutes)
-        return await attachments.sweep_orphans(session, storage, grace, dry_run)
+        try:
+            grace = timedelta(minutes=grace_minutes)
+            return await attachments.sweep_orphans(session, storage, grace, dry_run)
+        finally:
+            await storage.close()
 
     sweep = _run(work)
     for key in sweep.removed:
@@ -286,8 +289,15 @@ def storage_gc(
 def storage_verify() -> None:
     """Re-hash every stored file attachments point to; exit 1 if any is missing or altered."""
     settings = Settings()
-    storage = make_storage(settings.storage_url, str(settings.data_dir))
-    problems = _run(lambda session: attachments.verify_files(session, storage))
+    storage = make_storage(settings)
+
+    async def work(session: AsyncSession) -> list[str]:
+        try:
+            return await attachments.verify_files(session, storage)
+        finally:
+            await storage.close()
+
+    problems = _run(work)
     for problem in problems:
         typer.echo(problem)
     if problems:

@@ -27,8 +27,13 @@ class Settings(BaseSettings):
     rate_limit_client: str = "1000/hour"
 
     storage_url: str | None = Field(
-        default=None, description="file:///path; default: a directory in data_dir"
+        default=None,
+        description="file:///path or s3://bucket/prefix; default: a directory in data_dir",
     )
+    s3_endpoint_url: str | None = Field(default=None, description="for S3-compatible stores")
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
     max_upload_bytes: int = Field(default=10 * 1024**3, ge=1, description="10 GB, as Penbox")
     max_json_upload_bytes: int = Field(
         default=64 * 1024**2, ge=1, description="a JSON (base64) upload's whole body"

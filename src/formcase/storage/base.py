@@ -52,6 +52,8 @@ class Storage(Protocol):
 
     async def remove(self, entry: Entry) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class TooLarge(Exception):
     def __init__(self, limit: int) -> None:

@@ -120,6 +120,9 @@ class LocalStorage:
         partial = [entry(p, True) for p in (self.root / "tmp").glob("*")]
         return stored + partial
 
+    async def close(self) -> None:
+        pass
+
     async def remove(self, entry: Entry) -> None:
         path = self.root / "tmp" / entry.key if entry.partial else path_of(self.root, entry.key)
         await anyio.Path(path).unlink(missing_ok=True)
