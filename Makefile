@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 FORMCASE := $(VENV)/bin/formcase
 # Debian packages the tests need (none yet) and the benchmarks need.
 APT_TEST :=
-APT_BENCH := wrk
+APT_BENCH := wrk qpdf curl
 export FORMCASE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export FORMCASE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
@@ -57,6 +57,7 @@ test: lint typecheck pytest
 
 bench: install apt-bench
 	$(PY) bench/forms.py
+	$(PY) bench/attachments.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

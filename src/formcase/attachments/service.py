@@ -299,9 +299,14 @@ async def merged(
         with tempfile.TemporaryDirectory(prefix="formcase-merge-") as folder:
             paths = {}
             for attachment_id in dict.fromkeys(wanted):
+                key = found[attachment_id].sha256
+                on_disk = storage.local_path(key)
+                if on_disk is not None:  # read in place; other stores are copied here first
+                    paths[attachment_id] = on_disk
+                    continue
                 paths[attachment_id] = Path(folder) / attachment_id.hex
                 async with await anyio.open_file(paths[attachment_id], "wb") as file:
-                    async for chunk in storage.read(found[attachment_id].sha256):
+                    async for chunk in storage.read(key):
                         await file.write(chunk)
             parts = [Part(found[i].name, found[i].type, paths[i]) for i in wanted]
             pages = await anyio.to_thread.run_sync(merge, parts, out)

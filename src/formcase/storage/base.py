@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 
@@ -43,6 +44,10 @@ class Storage(Protocol):
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the file is on this machine's disk, for a store that has one; else None."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 

@@ -6,6 +6,8 @@ a half file under a name the database could point to; identical contents are sto
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import uuid
@@ -23,6 +25,9 @@ CHUNK = 1 << 20
 
 
 class LocalWriter:
+    """Hashes and writes in a worker thread, one batch while the next arrives: the event loop
+    only hands chunks over, and SHA-256 and the disk run beside it."""
+
     def __init__(self, root: Path, limit: int | None) -> None:
         self.root = root
         self.limit = limit
@@ -30,29 +35,40 @@ class LocalWriter:
         self.hash = hashlib.sha256()
         self.temp = root / "tmp" / uuid.uuid4().hex
         self.file: IO[bytes] | None = None
-        self.buffer = bytearray()
+        self.batch: list[bytes] = []
+        self.batch_size = 0
+        self.in_flight: asyncio.Future[None] | None = None
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.limit is not None and self.size > self.limit:
             raise TooLarge(self.limit)
-        self.hash.update(chunk)
-        self.buffer += chunk
-        if len(self.buffer) >= CHUNK:
-            await self._flush()
+        self.batch.append(chunk)
+        self.batch_size += len(chunk)
+        if self.batch_size >= CHUNK:
+            await self._hand_over()
 
-    async def _flush(self) -> None:
-        data, self.buffer = bytes(self.buffer), bytearray()
-        await anyio.to_thread.run_sync(self._write_sync, data)
+    async def _hand_over(self) -> None:
+        await self._settle()
+        batch, self.batch, self.batch_size = self.batch, [], 0
+        self.in_flight = asyncio.get_running_loop().run_in_executor(None, self._write_sync, batch)
 
-    def _write_sync(self, data: bytes) -> None:
+    async def _settle(self) -> None:
+        if self.in_flight is not None:
+            in_flight, self.in_flight = self.in_flight, None
+            await in_flight
+
+    def _write_sync(self, batch: list[bytes]) -> None:
         if self.file is None:
             self.temp.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(self.temp, "wb")  # noqa: SIM115 (closed in commit/abort)
-        self.file.write(data)
+        for chunk in batch:
+            self.hash.update(chunk)
+            self.file.write(chunk)
 
     async def commit(self) -> StoredFile:
-        await self._flush()
+        await self._hand_over()
+        await self._settle()
         key = self.hash.hexdigest()
         await anyio.to_thread.run_sync(self._commit_sync, key)
         return StoredFile(key=key, size=self.size)
@@ -60,13 +76,15 @@ class LocalWriter:
     def _commit_sync(self, key: str) -> None:
         assert self.file is not None
         self.file.flush()
-        os.fsync(self.file.fileno())
+        os.fsync(self.file.fileno())  # on disk before it has a name the database can use
         self.file.close()
         final = path_of(self.root, key)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.temp, final)
 
     async def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._settle()
         await anyio.to_thread.run_sync(self._abort_sync)
 
     def _abort_sync(self) -> None:
@@ -97,6 +115,9 @@ class LocalStorage:
                 if remaining is not None:
                     remaining -= len(chunk)
                 yield chunk
+
+    def local_path(self, key: str) -> Path:
+        return path_of(self.root, key)
 
     async def exists(self, key: str) -> bool:
         return await anyio.Path(path_of(self.root, key)).is_file()

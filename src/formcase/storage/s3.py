@@ -83,6 +83,9 @@ class S3Storage:
             while chunk := await body.read(1024 * 1024):
                 yield chunk
 
+    def local_path(self, key: str) -> None:
+        return None
+
     async def exists(self, key: str) -> bool:
         return await self._exists(self.key_of(key))
 
