@@ -3,7 +3,9 @@
 1. A 1 GB file uploaded (multipart, `curl -F`) to and downloaded (`curl -o`) from a real
    `formcase serve` (SQLite, local storage), against the same file sent with curl to the floor:
    bench/floor_server.py, the plainest ASGI app on the same uvicorn, writing the body to disk
-   and sending a file back. Peak RSS of the formcase server is sampled throughout.
+   and sending a file back. The floor leaves its file in the page cache; formcase syncs to
+   disk before an upload counts as stored. `sync` runs before every timed transfer, so that
+   no run's write-back lands in the next one. Peak RSS of the server is sampled throughout.
 2. Merging 100 one-page PDFs and 20 JPEGs into one PDF (GET /v1/attachments?ids=…), against
    `qpdf --empty --pages … --` on the same inputs (the JPEGs made into PDFs beforehand, since
    qpdf reads only PDFs).
@@ -75,6 +77,7 @@ class PeakRSS:
 
 
 def timed(command: list[str]) -> float:
+    os.sync()  # no earlier run's dirty pages left for the disk to write during this one
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - started
@@ -147,6 +150,7 @@ def transfer(work: Path, size_mb: int, repeat: int) -> dict[str, float]:
             )
             before = psutil.Process(server.pid).memory_info().rss
             sampler = PeakRSS(server.pid)
+            os.sync()
             started = time.perf_counter()
             uploaded = subprocess.run(
                 ["curl", "-sf", "-H", auth, "-F", f"file=@{big}", f"{base}/v1/attachments"],
@@ -178,6 +182,8 @@ def transfer(work: Path, size_mb: int, repeat: int) -> dict[str, float]:
         server.wait()
         floor.wait()
     mb = size_mb * 1024 * 1024 / 1e6
+    for name, times in results.items():
+        print(f"{name:<10} " + " ".join(f"{mb / t:6.0f}" for t in times) + " MB/s", flush=True)
     figures = {name: mb / statistics.median(times) for name, times in results.items()}
     figures["peak_rss_growth_mb"] = max(peaks) / 1e6
     return figures

@@ -90,6 +90,11 @@ async def test_what_cannot_be_merged(client: httpx.AsyncClient, tenant: Tenant) 
     assert_error(encrypted, 422, "'locked.pdf' is an encrypted PDF")
     corrupt = await client.get(f"/v1/attachments?ids={broken}", headers=tenant.headers)
     assert_error(corrupt, 422, "'broken.pdf' is not a readable PDF")
+    fine, damaged = await ids_of(
+        client, tenant, ("fine.png", png(10, 10)), ("damaged.png", png(10, 10)[:40])
+    )
+    images = await client.get(f"/v1/attachments?ids={fine},{damaged}", headers=tenant.headers)
+    assert_error(images, 422, "'damaged.png' is not a readable image")
 
 
 @pytest.mark.parametrize(

@@ -44,14 +44,37 @@ def merge(parts: list[Part], out: BinaryIO) -> int:
     document = pikepdf.new()
     sources: list[pikepdf.Pdf] = []
     try:
-        for part in parts:
-            sources.append(_as_pdf(part))
-            document.pages.extend(sources[-1].pages)
+        for group in _runs_of_plain_images(parts):
+            together = _images_pdf(group) if len(group) > 1 else None
+            for source in [together] if together else [_as_pdf(part) for part in group]:
+                sources.append(source)
+                document.pages.extend(source.pages)
         document.save(out)
         return len(document.pages)
     finally:
         for source in sources:
             source.close()
+
+
+def _runs_of_plain_images(parts: list[Part]) -> list[list[Part]]:
+    """Consecutive images that img2pdf embeds as they are go together (one PDF for the run,
+    not one per image); every other part stands alone."""
+    groups: list[list[Part]] = []
+    for part in parts:
+        if part.type in IMAGES_AS_IS and groups and groups[-1][0].type in IMAGES_AS_IS:
+            groups[-1].append(part)
+        else:
+            groups.append([part])
+    return groups
+
+
+def _images_pdf(group: list[Part]) -> pikepdf.Pdf | None:
+    """One PDF of the run, or None when one of them needs converting (then each is taken on
+    its own, which also names the one that fails)."""
+    try:
+        return pikepdf.open(io.BytesIO(img2pdf.convert([p.path.read_bytes() for p in group])))
+    except (img2pdf.ImageOpenError, img2pdf.UnsupportedColorspaceError, ValueError):
+        return None
 
 
 def _as_pdf(part: Part) -> pikepdf.Pdf:

@@ -22,11 +22,16 @@ import anyio.to_thread
 from formcase.storage.base import Entry, StoredFile, TooLarge
 
 CHUNK = 1 << 20
+# While the worker writes one batch, up to this much waits in memory for the next.
+MAX_WAITING = 16 << 20
+# The worker pushes written data to the disk every so often, so that the final fsync
+# (which durability needs before the file gets its name) has little left to do.
+SYNC_EVERY = 64 << 20
 
 
 class LocalWriter:
-    """Hashes and writes in a worker thread, one batch while the next arrives: the event loop
-    only hands chunks over, and SHA-256 and the disk run beside it."""
+    """Hashes, writes and syncs in a worker thread, one batch while the next arrives: the
+    event loop only hands chunks over, and SHA-256 and the disk run beside it."""
 
     def __init__(self, root: Path, limit: int | None) -> None:
         self.root = root
@@ -38,6 +43,7 @@ class LocalWriter:
         self.batch: list[bytes] = []
         self.batch_size = 0
         self.in_flight: asyncio.Future[None] | None = None
+        self.unsynced = 0
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -45,7 +51,8 @@ class LocalWriter:
             raise TooLarge(self.limit)
         self.batch.append(chunk)
         self.batch_size += len(chunk)
-        if self.batch_size >= CHUNK:
+        worker_idle = self.in_flight is None or self.in_flight.done()
+        if (self.batch_size >= CHUNK and worker_idle) or self.batch_size >= MAX_WAITING:
             await self._hand_over()
 
     async def _hand_over(self) -> None:
@@ -65,6 +72,11 @@ class LocalWriter:
         for chunk in batch:
             self.hash.update(chunk)
             self.file.write(chunk)
+            self.unsynced += len(chunk)
+        if self.unsynced >= SYNC_EVERY:
+            self.file.flush()
+            os.fdatasync(self.file.fileno())
+            self.unsynced = 0
 
     async def commit(self) -> StoredFile:
         await self._hand_over()
