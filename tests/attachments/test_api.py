@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from formcase.app import create_app
+from formcase.attachments import service
 from formcase.config import Settings
-from tests.attachments.samples import PDF, docx, fetch, jpeg_rotated, png, upload
+from tests.attachments.samples import PDF, docx, fetch, heic, jpeg_rotated, png, upload
 from tests.conftest import Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
 
@@ -28,6 +29,7 @@ from tests.helpers import Tenant, assert_error
         ("phone.jpg", jpeg_rotated(400, 300), "image/jpeg", (300, 400)),
         ("notes.txt", "Grüße, €5\n".encode(), "text/plain", (None, None)),
         ("table.csv", b"a,b\n1,2\n", "text/csv", (None, None)),
+        ("IMG_0001.HEIC", heic(64, 48), "image/heic", (64, 48)),
         ("letter.docx", docx(), None, (None, None)),
         ("blob.bin", bytes(range(256)) * 4, "application/octet-stream", (None, None)),
     ],
@@ -68,6 +70,18 @@ async def test_multipart_round_trip(
     document = as_json.json()
     assert base64.b64decode(document["data"]) == content
     assert {k: v for k, v in document.items() if k != "data"} == body
+
+
+async def test_large_files_are_not_sent_as_json(
+    client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attachment_id = (await upload(client, tenant, b"x" * 2000, "big.bin")).json()["id"]
+    monkeypatch.setattr(service, "JSON_DATA_LIMIT", 1000)
+    as_json = await client.get(
+        f"/v1/attachments/{attachment_id}", headers={**tenant.headers, "Accept": "application/json"}
+    )
+    assert_error(as_json, 413, "Accept: application/octet-stream")
+    assert (await fetch(client, tenant, attachment_id)).content == b"x" * 2000
 
 
 async def test_json_upload_and_declared_type(client: httpx.AsyncClient, tenant: Tenant) -> None:
