@@ -18,9 +18,11 @@ from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
 from formcase.config import Settings
 from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
+from formcase.fill.endpoints import router as fill_router
 from formcase.forms import service as forms
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
+from formcase.responses.endpoints import router as responses_router
 from formcase.storage import make_storage
 from formcase.templates.endpoints import router as templates_router
 from formcase.workspaces.endpoints import router as workspaces_router
@@ -77,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(templates_router)
     v1.include_router(forms_router)
     v1.include_router(attachments_router)
+    v1.include_router(responses_router)
     app.include_router(v1)
+    app.include_router(fill_router)
     app.include_router(_health_router(settings))
     if settings.bench_floor:
         app.include_router(_floor_router())

@@ -24,3 +24,8 @@ class Attachment(IdMixin, TimestampMixin, Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # Set for files a contact uploaded while filling a form: which response, which element.
+    response_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("responses.id", ondelete="SET NULL"), index=True
+    )
+    element_key: Mapped[str | None] = mapped_column(String(120))

@@ -4,6 +4,7 @@ from formcase.attachments.models import Attachment
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
 from formcase.forms.models import Form, FormTally
+from formcase.responses.models import Response, ResponseEvent
 from formcase.templates.models import FormTemplate, FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -16,6 +17,8 @@ __all__ = [
     "FormTemplate",
     "FormTemplateVersion",
     "Member",
+    "Response",
+    "ResponseEvent",
     "Workspace",
     "token_workspaces",
 ]

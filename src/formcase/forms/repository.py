@@ -159,3 +159,10 @@ async def compact_tallies(session: AsyncSession) -> None:
         )
         await session.execute(text("DELETE FROM form_tallies WHERE id <= :last"), bound)
     await session.commit()
+
+
+async def by_fill_token(session: AsyncSession, token: str) -> Form | None:
+    """The form behind a fill link, locked for the change the contact is making."""
+    return (
+        await session.execute(select(Form).where(Form.fill_token == token).with_for_update())
+    ).scalar_one_or_none()

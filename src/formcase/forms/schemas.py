@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from formcase.attachments.schemas import AttachmentOut
 from formcase.kit.listing import ListParams
 from formcase.kit.time import InputTimestamp, UTCTimestamp
 from formcase.workspaces.schemas import WorkspaceRef
@@ -64,14 +65,6 @@ class Flow(BaseModel):
     version: int
 
 
-class AttachmentSummary(BaseModel):
-    id: uuid.UUID
-    name: str
-    type: str
-    metadata: dict[str, Any]
-    uri: str
-
-
 class ResponseUser(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -90,11 +83,12 @@ class ResponseSummary(BaseModel):
     id: uuid.UUID
     completed_at: UTCTimestamp | None
     declined_at: UTCTimestamp | None
+    updated_at: UTCTimestamp
     data: dict[str, Any]
     user: ResponseUser
-    attachments: list[AttachmentSummary]
+    attachments: list[AttachmentOut]
     signatures: dict[str, Any]
-    files: dict[str, Any]
+    files: dict[str, list[str]] = Field(description="element key -> attachment ids")
 
 
 class Notification(BaseModel):

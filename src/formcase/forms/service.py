@@ -44,6 +44,7 @@ from formcase.kit.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
+from formcase.responses import service as responses
 from formcase.templates import service as templates
 from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
 from formcase.workspaces import repository as workspace_repository
@@ -102,10 +103,21 @@ def to_document(row: FormRow, public_url: str) -> Document:
     }
 
 
+async def _with_responses(
+    session: AsyncSession, documents: list[Document], public_url: str
+) -> list[Document]:
+    """Fill each form's `responses[]` (one query for all of them)."""
+    found = await responses.summaries(session, documents, public_url)
+    for document in documents:
+        document["responses"] = found.get(document["id"], [])
+    return documents
+
+
 async def get(
     session: AsyncSession, principal: Principal, form_id: uuid.UUID, settings: Settings
 ) -> Document:
-    return to_document(await _granted_row(session, principal, form_id), settings.public_url)
+    document = to_document(await _granted_row(session, principal, form_id), settings.public_url)
+    return (await _with_responses(session, [document], settings.public_url))[0]
 
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
@@ -182,7 +194,9 @@ async def list_forms(
     )
     return {
         "meta": PageMeta.of(total, page).model_dump(),
-        "data": [to_document(row, settings.public_url) for row in rows],
+        "data": await _with_responses(
+            session, [to_document(row, settings.public_url) for row in rows], settings.public_url
+        ),
     }
 
 

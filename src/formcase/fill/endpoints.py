@@ -1,0 +1,90 @@
+"""The public fill API under /f/{token}/api/ (docs/fill-api.md). The unguessable token in the
+path is the only credential: no cookie or header carries authority, so there is nothing for a
+cross-site request to borrow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth.ratelimit import RateLimiter
+from formcase.db.engine import get_session
+from formcase.fill import service
+from formcase.kit.responses import JSONBytes
+from formcase.responses.service import Client
+
+
+async def client_budget(request: Request) -> None:
+    """The fill API has no token: its callers are counted by IP address."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    address = request.client.host if request.client else "unknown"
+    await limiter.hit(limiter.budgets_for_address(address), request.scope.setdefault("state", {}))
+
+
+router = APIRouter(prefix="/f/{token}/api", tags=["fill"], dependencies=[Depends(client_budget)])
+
+
+class StepBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(description="answers of this step, by element key")
+
+
+class DeclineBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=2000)
+
+
+def client_of(request: Request) -> Client:
+    return Client(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        accept_language=request.headers.get("accept-language"),
+    )
+
+
+@router.post("/state")
+async def open_form(
+    token: str,
+    request: Request,
+    locale: str | None = Query(None, description="the language the contact chose"),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Open the form: creates the response the first time, resumes it after."""
+    return JSONBytes(await service.open_form(session, token, client_of(request), locale))
+
+
+@router.post("/steps/{step_id}")
+async def save_step(
+    token: str,
+    step_id: str,
+    body: StepBody,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Save the answers of one step (checked against the template)."""
+    return JSONBytes(
+        await service.save_step(session, token, step_id, body.data, client_of(request))
+    )
+
+
+@router.post("/submit")
+async def submit(
+    token: str, request: Request, session: AsyncSession = Depends(get_session)
+) -> JSONBytes:
+    """Complete the response: every required visible field answered; hidden ones dropped."""
+    return JSONBytes(await service.submit(session, token, client_of(request)))
+
+
+@router.post("/decline")
+async def decline(
+    token: str,
+    request: Request,
+    body: DeclineBody | None = None,
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Decline the form, with an optional reason."""
+    reason = body.reason if body else None
+    return JSONBytes(await service.decline(session, token, reason, client_of(request)))

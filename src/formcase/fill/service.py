@@ -1,0 +1,212 @@
+"""The contact's side, behind the fill link: open the form (creating or resuming the
+response), save a step, submit, decline. The rules: only a pending form inside its activity
+window can be filled; values are checked against the template; hidden steps and elements do
+not count, and their values are dropped on submit; a completed response never changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.forms import repository as forms
+from formcase.forms.models import Form
+from formcase.forms.schemas import FormStatus
+from formcase.kit.conditions import evaluate
+from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
+from formcase.kit.time import isoformat_z, utcnow
+from formcase.responses import repository as responses_repository
+from formcase.responses import service as responses
+from formcase.responses.models import Response
+from formcase.responses.service import Client
+from formcase.templates import service as templates
+from formcase.templates.format import (
+    NOT_PREFILLABLE,
+    ElementType,
+    TemplateFile,
+    check_value,
+)
+from formcase.templates.models import FormTemplateVersion
+
+# What the contact fills in the page itself; files and signatures have their own calls.
+TYPED_IN = {t for t in ElementType if t not in NOT_PREFILLABLE}
+
+
+class Gone(APIError):
+    status_code = 410
+
+
+async def _fillable(session: AsyncSession, token: str) -> tuple[Form, TemplateFile]:
+    form = await forms.by_fill_token(session, token)
+    if form is None:
+        raise NotFound("There is no form at this link.")
+    now = utcnow()
+    status = FormStatus(form.status)
+    if form.archived:
+        raise Gone("This form was withdrawn by its sender.")
+    if form.active_until is not None and form.active_until <= now:
+        raise Gone(f"This form expired on {isoformat_z(form.active_until)}.")
+    if status is FormStatus.DRAFT:
+        raise Conflict("This form has not been sent yet.")
+    if status in (FormStatus.COMPLETED, FormStatus.PROCESSED):
+        raise Conflict("This form has been completed; it can no longer change.")
+    if status is FormStatus.DECLINED:
+        raise Conflict("This form was declined; it can no longer change.")
+    if form.active_from is not None and form.active_from > now:
+        raise Conflict(f"This form opens on {isoformat_z(form.active_from)}.")
+    version = await session.get(FormTemplateVersion, form.template_version_id)
+    assert version is not None
+    return form, templates.definition(version)
+
+
+async def _response(
+    session: AsyncSession, form: Form, client: Client, locale: str | None
+) -> Response:
+    response = await responses_repository.open_for_form(session, form.id)
+    if response is None:
+        now = utcnow()
+        response = Response(
+            form_id=form.id,
+            workspace_id=form.workspace_id,
+            data=dict(form.data),  # the prefill, shown and editable
+            locale=locale or form.user_locale,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            accept_language=client.accept_language,
+            created_at=now,
+            updated_at=now,
+        )
+        responses_repository.add(session, response)
+        await session.flush()
+        responses.record(session, response, "created", client)
+    return response
+
+
+def _state(form: Form, template: TemplateFile, response: Response) -> dict[str, Any]:
+    locale = response.locale if response.locale in (template.locales or [template.locale]) else None
+    return {
+        "form": {"id": form.id, "status": form.status, "redirect_url": form.redirect_url},
+        "template": {
+            "slug": form.flow_slug,
+            "name": template.name,
+            "locale": template.locale,
+            "locales": template.locales or [template.locale],
+            "steps": [step.model_dump() for step in templates.steps_of(template, locale)],
+        },
+        "response": {
+            "id": response.id,
+            "data": response.data,
+            "step": response.step,
+            "visible_steps": [
+                s.id for s in template.steps if evaluate(s.visible_if, response.data)
+            ],
+            "completed_at": response.completed_at,
+            "declined_at": response.declined_at,
+        },
+        "user": {
+            "given_name": form.user_given_name,
+            "family_name": form.user_family_name,
+            "email": form.user_email,
+            "locale": response.locale,
+        },
+    }
+
+
+async def open_form(
+    session: AsyncSession, token: str, client: Client, locale: str | None
+) -> dict[str, Any]:
+    form, template = await _fillable(session, token)
+    response = await _response(session, form, client, locale)
+    if locale and locale != response.locale:
+        response.locale = locale
+    await session.commit()
+    return _state(form, template, response)
+
+
+async def save_step(
+    session: AsyncSession, token: str, step_id: str, data: dict[str, Any], client: Client
+) -> dict[str, Any]:
+    form, template = await _fillable(session, token)
+    response = await _response(session, form, client, None)
+    step = next((s for s in template.steps if s.id == step_id), None)
+    if step is None:
+        raise NotFound(f"This form has no step '{step_id}'.")
+    merged = {**response.data, **data}
+    if not evaluate(step.visible_if, merged):
+        raise BadRequest(f"Step '{step_id}' is not shown for these answers.")
+    elements = {e.key: e for e in step.elements if e.key and e.type in TYPED_IN}
+    problems = []
+    for key, value in data.items():
+        element = elements.get(key)
+        if element is None:
+            problems.append(f"'{key}' is not a field of step '{step_id}'")
+        elif (reason := check_value(element, value)) is not None:
+            problems.append(f"'{key}' {reason}")
+    if problems:
+        raise BadRequest("; ".join(problems) + ".")
+    response.data = merged
+    response.step = step_id
+    responses.record(session, response, "saved", client)
+    await session.commit()
+    return _state(form, template, response)
+
+
+def _visible_answers(
+    template: TemplateFile, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The answers of visible elements, and the required ones that are missing."""
+    kept: dict[str, Any] = {}
+    missing = []
+    for step in template.steps:
+        if not evaluate(step.visible_if, data):
+            continue
+        for element in step.elements:
+            if not element.key or not evaluate(element.visible_if, data):
+                continue
+            value = data.get(element.key)
+            if value in (None, "", []) or (element.type is ElementType.CHECKBOX and not value):
+                if element.required:
+                    missing.append(element.key)
+                continue
+            kept[element.key] = value
+    return kept, missing
+
+
+async def submit(session: AsyncSession, token: str, client: Client) -> dict[str, Any]:
+    form, template = await _fillable(session, token)
+    response = await _response(session, form, client, None)
+    answers, missing = _visible_answers(template, response.data)
+    if missing:
+        raise BadRequest(f"Required fields are not answered: {', '.join(missing)}.")
+    problems = [
+        f"'{key}' {reason}"
+        for key, value in answers.items()
+        if (element := template.element(key)) is not None
+        and element.type in TYPED_IN
+        and (reason := check_value(element, value)) is not None
+    ]
+    if problems:
+        raise BadRequest("; ".join(problems) + ".")
+    now = utcnow()
+    response.data = answers
+    response.completed_at = now
+    form.status = FormStatus.COMPLETED.value
+    form.updated_at = now
+    responses.record(session, response, "completed", client)
+    await session.commit()
+    return {"completed_at": now, "redirect_url": form.redirect_url}
+
+
+async def decline(
+    session: AsyncSession, token: str, reason: str | None, client: Client
+) -> dict[str, Any]:
+    form, _ = await _fillable(session, token)
+    response = await _response(session, form, client, None)
+    now = utcnow()
+    response.declined_at = now
+    response.decline_reason = reason
+    form.status = FormStatus.DECLINED.value
+    form.updated_at = now
+    responses.record(session, response, "declined", client)
+    await session.commit()
+    return {"declined_at": now}

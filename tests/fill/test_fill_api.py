@@ -1,0 +1,187 @@
+"""The fill API behind a form's link: open, save steps, submit, decline — and every refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from formcase.forms.schemas import FormOut
+from tests.conftest import MakeTenant
+from tests.helpers import Tenant, assert_error
+
+SURVEY = Path(__file__).with_name("survey.yaml")
+BROWSER = {"User-Agent": "Mozilla/5.0 (test)", "Accept-Language": "fr-BE,fr;q=0.9"}
+
+
+@pytest.fixture
+async def surveyed(make_tenant: MakeTenant) -> Tenant:
+    return await make_tenant(template_files=[SURVEY])
+
+
+async def new_form(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/forms", json={"flow": {"slug": "survey"}, **body}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    form: dict[str, Any] = response.json()
+    return form
+
+
+def api(form: dict[str, Any], path: str) -> str:
+    link: str = form["links"]["fill"]
+    return link.replace("http://127.0.0.1:8000", "") + "/api/" + path
+
+
+async def test_open_save_submit(client: httpx.AsyncClient, surveyed: Tenant) -> None:
+    form = await new_form(
+        client, surveyed, data={"name": "Ann"}, user={"email": "ann@x.example", "locale": "fr"}
+    )
+    opened = await client.post(api(form, "state"), headers=BROWSER)
+    assert opened.status_code == 200, opened.text
+    state = opened.json()
+    assert state["response"]["data"] == {"name": "Ann"}  # the prefill, editable
+    assert state["template"]["steps"][0]["title"] == "À propos de vous"  # user.locale
+    assert state["response"]["visible_steps"] == ["about", "end"]
+    again = (await client.post(api(form, "state"))).json()
+    assert again["response"]["id"] == state["response"]["id"]  # resumed, not a new one
+
+    saved = await client.post(
+        api(form, "steps/about"), json={"data": {"name": "Ann B", "kind": "company"}}
+    )
+    assert saved.json()["response"]["visible_steps"] == ["about", "company", "end"]
+    await client.post(api(form, "steps/company"), json={"data": {"company_name": "Acme"}})
+    # Back to a person: the company step is hidden again and its answer will be dropped.
+    await client.post(api(form, "steps/about"), json={"data": {"kind": "person", "age": 41}})
+    await client.post(api(form, "steps/end"), json={"data": {"agree": True}})
+    submitted = await client.post(api(form, "submit"), headers=BROWSER)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["completed_at"]
+
+    fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    assert fetched["status"] == "completed"
+    assert FormOut.model_validate(fetched).model_dump(mode="json", by_alias=True) == fetched
+    (response,) = fetched["responses"]
+    assert response["data"] == {"name": "Ann B", "kind": "person", "age": 41, "agree": True}
+    assert response["completed_at"] and response["declined_at"] is None
+    assert response["user"]["user-agent"] == "Mozilla/5.0 (test)"
+    assert response["user"]["accept-language"] == "fr-BE,fr;q=0.9"
+    assert response["user"]["ip"] and response["user"]["locale"] == "fr"
+
+    document = (
+        await client.get(f"/v1/responses/{response['id']}", headers=surveyed.headers)
+    ).json()
+    attributes = document["data"]["attributes"]
+    assert document["data"]["type"] == "responses"
+    assert set(attributes) == {
+        "$created_at",
+        "$updated_at",
+        "completed_at",
+        "declined_at",
+        "user",
+        "data",
+        "rating",
+    }
+    assert attributes["user"]["email"] == "ann@x.example"
+    assert document["data"]["relationships"]["request"]["data"] == {
+        "id": form["id"],
+        "type": "requests",
+    }
+    assert document["included"][0]["id"] == form["id"]
+    assert document["included"][0]["status"] == "completed"
+
+
+async def test_a_completed_response_never_changes(
+    client: httpx.AsyncClient, surveyed: Tenant
+) -> None:
+    form = await new_form(client, surveyed)
+    await client.post(api(form, "steps/about"), json={"data": {"name": "Bo", "kind": "person"}})
+    await client.post(api(form, "steps/end"), json={"data": {"agree": True}})
+    assert (await client.post(api(form, "submit"))).status_code == 200
+    before = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    for path, body in (
+        ("steps/about", {"data": {"name": "Eve"}}),
+        ("submit", None),
+        ("decline", None),
+        ("state", None),
+    ):
+        assert_error(await client.post(api(form, path), json=body), 409, "completed")
+    after = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    assert after == before
+
+
+async def test_required_and_invalid_answers(client: httpx.AsyncClient, surveyed: Tenant) -> None:
+    form = await new_form(client, surveyed)
+    missing = await client.post(api(form, "submit"))
+    assert_error(missing, 400, "name, kind, agree")
+    await client.post(api(form, "steps/about"), json={"data": {"name": "Cy", "kind": "company"}})
+    assert_error(await client.post(api(form, "submit")), 400, "company_name")
+    assert_error(
+        await client.post(api(form, "steps/about"), json={"data": {"age": -3}}),
+        400,
+        "'age' must be at least 0",
+    )
+    assert_error(
+        await client.post(api(form, "steps/about"), json={"data": {"kind": "robot"}}),
+        400,
+        "'kind' must be one of person, company",
+    )
+    assert_error(
+        await client.post(api(form, "steps/about"), json={"data": {"colour": 1}}),
+        400,
+        "'colour' is not a field of step 'about'",
+    )
+    assert_error(
+        await client.post(api(form, "steps/nowhere"), json={"data": {}}), 404, "no step 'nowhere'"
+    )
+    await client.post(api(form, "steps/about"), json={"data": {"kind": "person"}})
+    assert_error(
+        await client.post(api(form, "steps/company"), json={"data": {"company_name": "X"}}),
+        400,
+        "not shown",
+    )
+    assert_error(await client.post(api(form, "steps/about"), json={"name": "flat"}), 400)
+
+
+async def test_decline(client: httpx.AsyncClient, surveyed: Tenant) -> None:
+    form = await new_form(client, surveyed)
+    declined = await client.post(api(form, "decline"), json={"reason": "Not me"})
+    assert declined.status_code == 200 and declined.json()["declined_at"]
+    fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    assert fetched["status"] == "declined"
+    assert (
+        fetched["responses"][0]["declined_at"] and fetched["responses"][0]["completed_at"] is None
+    )
+    assert_error(await client.post(api(form, "submit")), 409, "declined")
+
+
+async def test_forms_that_cannot_be_filled(client: httpx.AsyncClient, surveyed: Tenant) -> None:
+    draft = await new_form(client, surveyed, draft=True)
+    assert_error(await client.post(api(draft, "state")), 409, "not been sent")
+    later = await new_form(client, surveyed, active_from="2099-01-01")
+    assert_error(await client.post(api(later, "state")), 409, "opens on 2099-01-01")
+    expired = await new_form(client, surveyed, active_until="2000-01-01")
+    assert_error(await client.post(api(expired, "state")), 410, "expired on 2000-01-01")
+    withdrawn = await new_form(client, surveyed)
+    await client.patch(
+        f"/v1/forms/{withdrawn['id']}", json={"archived": True}, headers=surveyed.headers
+    )
+    assert_error(await client.post(api(withdrawn, "state")), 410, "withdrawn")
+    assert_error(await client.post("/f/no-such-link/api/state"), 404, "no form at this link")
+
+
+async def test_response_access(
+    client: httpx.AsyncClient, surveyed: Tenant, make_tenant: MakeTenant
+) -> None:
+    form = await new_form(client, surveyed)
+    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
+    stranger = await make_tenant()
+    assert_error(await client.get(f"/v1/responses/{response_id}", headers=stranger.headers), 403)
+    pdf = await client.get(
+        f"/v1/responses/{response_id}", headers={**surveyed.headers, "Accept": "application/pdf"}
+    )
+    assert_error(pdf, 406, "application/json")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert_error(await client.get(f"/v1/responses/{unknown}", headers=surveyed.headers), 404)
