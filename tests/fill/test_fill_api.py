@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from formcase.forms.schemas import FormOut
+from tests.attachments.samples import png
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant, assert_error
 
@@ -185,3 +186,52 @@ async def test_response_access(
     assert_error(pdf, 406, "application/json")
     unknown = "00000000-0000-4000-8000-000000000000"
     assert_error(await client.get(f"/v1/responses/{unknown}", headers=surveyed.headers), 404)
+
+
+async def test_files_belong_to_the_response(
+    client: httpx.AsyncClient, make_tenant: MakeTenant
+) -> None:
+    surveyed = await make_tenant(template_files=[Path(__file__).with_name("papers.yaml")])
+    form = await new_form(client, surveyed, flow={"slug": "papers"})
+    assert_error(await client.post(api(form, "submit")), 400, "id_card")
+
+    card = await client.post(api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))})
+    assert card.status_code == 201, card.text
+    assert card.json()["scope"] == "restricted" and card.json()["type"] == "image/png"
+    for content in (b"first", b"second"):
+        extra = await client.post(api(form, "files/extras"), files={"file": ("x.txt", content)})
+        assert extra.status_code == 201
+    wrong = await client.post(api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
+    assert_error(wrong, 415, "this field accepts image/*, application/pdf")
+    too_big = b"\x89PNG\r\n\x1a\n" + bytes(6000)
+    big = await client.post(api(form, "files/id_card"), files={"file": ("b.png", too_big)})
+    assert_error(big, 413, "5000 bytes")
+    assert_error(
+        await client.post(api(form, "files/name"), files={"file": ("a", b"a")}),
+        400,
+        "not a file field",
+    )
+    assert_error(await client.post(api(form, "files/ghost"), files={"file": ("a", b"a")}), 404)
+
+    assert (await client.post(api(form, "submit"))).status_code == 200
+    fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    (response,) = fetched["responses"]
+    names = [file["name"] for file in response["attachments"]]
+    assert names == ["card.png", "x.txt", "x.txt"]
+    assert response["data"]["id_card"] == card.json()["id"]
+    assert len(response["data"]["extras"]) == 2
+    assert response["files"]["id_card"] == [card.json()["id"]]
+    document = (
+        await client.get(f"/v1/responses/{response['id']}", headers=surveyed.headers)
+    ).json()
+    assert [a["id"] for a in document["data"]["relationships"]["attachments"]["data"]] == [
+        file["id"] for file in response["attachments"]
+    ]
+    assert document["included"][1]["attributes"]["name"] == "card.png"
+    # The API's own token reads the contact's file.
+    downloaded = await client.get(
+        f"/v1/attachments/{card.json()['id']}", headers={**surveyed.headers, "Accept": "image/png"}
+    )
+    assert downloaded.content == png(20, 10)
+    after = await client.post(api(form, "files/extras"), files={"file": ("late.txt", b"x")})
+    assert_error(after, 409, "completed")

@@ -8,7 +8,7 @@ import hashlib
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -95,23 +95,27 @@ def _media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
-async def upload(
+async def receive(
     request: Request,
     session: AsyncSession,
-    principal: Principal,
     storage: Storage,
     settings: Settings,
-    company: uuid.UUID | None,
-) -> dict[str, Any]:
-    workspace_id = _workspace(principal, company)
+    workspace_id: uuid.UUID,
+    *,
+    limit: int | None = None,
+    accept: Callable[[Attachment], None] | None = None,
+) -> Attachment:
+    """Stream the request's file into storage and describe it (not yet saved in the
+    database). `accept` may refuse it, by raising, before it is stored under its hash."""
+    limit = min(limit or settings.max_upload_bytes, settings.max_upload_bytes)
     # No database connection is held while the bytes arrive, however long that takes.
     await session.close()
     media_type = _media_type(request.headers.get("content-type", ""))
-    writer = storage.writer(limit=settings.max_upload_bytes)
+    writer = storage.writer(limit=limit)
     try:
         if media_type == "multipart/form-data":
-            check_length(request, settings.max_upload_bytes + 64 * 1024)
-            received = await receive_multipart(request, writer, settings.max_upload_bytes)
+            check_length(request, limit + 64 * 1024)
+            received = await receive_multipart(request, writer, limit)
         elif media_type == "application/json":
             check_length(request, settings.max_json_upload_bytes, JSON_ADVICE)
             received = await receive_json(request, writer, settings.max_json_upload_bytes)
@@ -123,19 +127,32 @@ async def upload(
         name = check_name(received.name)
         if writer.size == 0:
             raise BadRequest("The file is empty.")
+        attachment = _describe(received, name, writer.size, workspace_id)
+        if accept is not None:
+            accept(attachment)
         stored = await writer.commit()
     except BaseException:
         await writer.abort()
         raise
-    attachment = _describe(received, name, stored.key, stored.size, workspace_id)
+    attachment.sha256 = stored.key
+    return attachment
+
+
+async def upload(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    storage: Storage,
+    settings: Settings,
+    company: uuid.UUID | None,
+) -> dict[str, Any]:
+    attachment = await receive(request, session, storage, settings, _workspace(principal, company))
     await repository.add(session, attachment)
     await session.commit()
     return to_document(attachment, settings.public_url)
 
 
-def _describe(
-    received: Received, name: str, key: str, size: int, workspace_id: uuid.UUID
-) -> Attachment:
+def _describe(received: Received, name: str, size: int, workspace_id: uuid.UUID) -> Attachment:
     detected = detect_type(received.head, name)
     width, height = image_size(received.head, detected)
     declared = _media_type(received.declared_type) if received.declared_type else None
@@ -150,7 +167,7 @@ def _describe(
         size=size,
         width=width,
         height=height,
-        sha256=key,
+        sha256="",  # known once stored
         created_at=now,
         updated_at=now,
     )

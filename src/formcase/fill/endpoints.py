@@ -11,10 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.ratelimit import RateLimiter
+from formcase.config import Settings
 from formcase.db.engine import get_session
 from formcase.fill import service
+from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.responses import JSONBytes
 from formcase.responses.service import Client
+from formcase.storage import Storage
 
 
 async def client_budget(request: Request) -> None:
@@ -68,6 +71,23 @@ async def save_step(
     return JSONBytes(
         await service.save_step(session, token, step_id, body.data, client_of(request))
     )
+
+
+@router.post("/files/{element_key}", status_code=201)
+async def upload_file(
+    token: str,
+    element_key: str,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """A file for a file field (multipart with a `file` part, or JSON base64 as for
+    /v1/attachments), checked against the field's accepted types and size."""
+    document = await service.upload_file(
+        session, token, element_key, request, storage, settings, client_of(request)
+    )
+    return JSONBytes(document, status_code=201)
 
 
 @router.post("/submit")

@@ -5,10 +5,17 @@ not count, and their values are dropped on submit; a completed response never ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
+from formcase.attachments import service as attachments
+from formcase.attachments.models import Attachment
+from formcase.attachments.schemas import Scope
+from formcase.attachments.service import UnsupportedMediaType
+from formcase.config import Settings
 from formcase.forms import repository as forms
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
@@ -19,9 +26,11 @@ from formcase.responses import repository as responses_repository
 from formcase.responses import service as responses
 from formcase.responses.models import Response
 from formcase.responses.service import Client
+from formcase.storage import Storage
 from formcase.templates import service as templates
 from formcase.templates.format import (
     NOT_PREFILLABLE,
+    Element,
     ElementType,
     TemplateFile,
     check_value,
@@ -210,3 +219,69 @@ async def decline(
     responses.record(session, response, "declined", client)
     await session.commit()
     return {"declined_at": now}
+
+
+def _accepts(element: Element) -> Callable[[Attachment], None]:
+    """A check of an uploaded file's detected type against the field's `accept` list."""
+
+    def check(attachment: Attachment) -> None:
+        allowed = element.accept or []
+        kind = attachment.type
+        if allowed and not any(
+            kind == wanted or (wanted.endswith("/*") and kind.startswith(wanted[:-1]))
+            for wanted in allowed
+        ):
+            raise UnsupportedMediaType(
+                f"'{attachment.name}' is {kind}; this field accepts {', '.join(allowed)}."
+            )
+
+    return check
+
+
+async def upload_file(
+    session: AsyncSession,
+    token: str,
+    element_key: str,
+    request: Request,
+    storage: Storage,
+    settings: Settings,
+    client: Client,
+) -> dict[str, Any]:
+    """A file for a file field: stored as a restricted attachment of the response, its id
+    put in the response's data under the field's key (a list when the field takes several)."""
+    form, template = await _fillable(session, token)
+    element = template.element(element_key)
+    if element is None:
+        raise NotFound(f"This form has no field '{element_key}'.")
+    if element.type is not ElementType.FILE:
+        raise BadRequest(f"'{element_key}' is a {element.type} field, not a file field.")
+    response_id = (await _response(session, form, client, None)).id
+    workspace_id = form.workspace_id
+    await session.commit()  # the form's lock is not held while the file arrives
+    attachment = await attachments.receive(
+        request,
+        session,
+        storage,
+        settings,
+        workspace_id,
+        limit=element.max_size,
+        accept=_accepts(element),
+    )
+    form, template = await _fillable(session, token)  # it may have changed meanwhile
+    response = await _response(session, form, client, None)
+    if response.id != response_id:
+        raise Conflict("The response changed while the file was uploading; send it again.")
+    attachment.scope = Scope.RESTRICTED.value
+    attachment.response_id = response.id
+    attachment.element_key = element_key
+    session.add(attachment)
+    value = str(attachment.id)
+    current = response.data.get(element_key)
+    if element.multiple:
+        value_list = [*(current if isinstance(current, list) else []), value]
+        response.data = {**response.data, element_key: value_list}
+    else:
+        response.data = {**response.data, element_key: value}
+    responses.record(session, response, "saved", client)
+    await session.commit()
+    return attachments.to_document(attachment, settings.public_url)
