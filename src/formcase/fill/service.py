@@ -86,6 +86,7 @@ async def _response(
             updated_at=now,
         )
         responses_repository.add(session, response)
+        form.has_responses = True
         await session.flush()
         responses.record(session, response, "created", client)
     return response

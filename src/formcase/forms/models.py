@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formcase.db.base import Base, IdMixin, TimestampMixin
@@ -60,6 +60,9 @@ class Form(IdMixin, TimestampMixin, Base):
     options: Mapped[dict[str, Any]]
     webhooks: Mapped[dict[str, Any]]
     redirect_url: Mapped[str | None] = mapped_column(String(2048))
+    # Set when a contact first opens the form: most forms have no response, and knowing
+    # that spares reading a page of forms the query for their responses.
+    has_responses: Mapped[bool] = mapped_column(default=False, server_default=false())
     branding_slug: Mapped[str | None] = mapped_column(String(64))
 
 

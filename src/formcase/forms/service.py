@@ -103,21 +103,22 @@ def to_document(row: FormRow, public_url: str) -> Document:
     }
 
 
-async def _with_responses(
-    session: AsyncSession, documents: list[Document], public_url: str
-) -> list[Document]:
-    """Fill each form's `responses[]` (one query for all of them)."""
-    found = await responses.summaries(session, documents, public_url)
-    for document in documents:
-        document["responses"] = found.get(document["id"], [])
+async def _documents(session: AsyncSession, rows: list[FormRow], public_url: str) -> list[Document]:
+    """Form documents with their `responses[]` (one query for all those that have any)."""
+    documents = [to_document(row, public_url) for row in rows]
+    answered = [doc for doc, row in zip(documents, rows, strict=True) if row["has_responses"]]
+    if answered:
+        found = await responses.summaries(session, answered, public_url)
+        for document in answered:
+            document["responses"] = found.get(document["id"], [])
     return documents
 
 
 async def get(
     session: AsyncSession, principal: Principal, form_id: uuid.UUID, settings: Settings
 ) -> Document:
-    document = to_document(await _granted_row(session, principal, form_id), settings.public_url)
-    return (await _with_responses(session, [document], settings.public_url))[0]
+    row = await _granted_row(session, principal, form_id)
+    return (await _documents(session, [row], settings.public_url))[0]
 
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
@@ -194,9 +195,7 @@ async def list_forms(
     )
     return {
         "meta": PageMeta.of(total, page).model_dump(),
-        "data": await _with_responses(
-            session, [to_document(row, settings.public_url) for row in rows], settings.public_url
-        ),
+        "data": await _documents(session, rows, settings.public_url),
     }
 
 
