@@ -201,6 +201,8 @@ async def test_bad_multipart_uploads(client: httpx.AsyncClient, tenant: Tenant) 
     assert_error(text, 415, "multipart/form-data")
     named = await upload(client, tenant, b"x", "ignored.txt", name="chosen.txt")
     assert named.json()["name"] == "chosen.txt"
+    claimed = await upload(client, tenant, b"x", "c.txt", type="application/" + "x" * 400)
+    assert claimed.status_code == 201 and len(claimed.json()["metadata"]["declared_type"]) == 255
 
 
 async def test_workspace_access(

@@ -146,6 +146,19 @@ async def test_required_and_invalid_answers(client: httpx.AsyncClient, surveyed:
     assert_error(await client.post(api(form, "steps/about"), json={"name": "flat"}), 400)
 
 
+async def test_odd_clients_are_recorded_within_bounds(
+    client: httpx.AsyncClient, surveyed: Tenant
+) -> None:
+    form = await new_form(client, surveyed)
+    assert_error(await client.post(api(form, "state?locale=klingon-please")), 400, "locale")
+    noisy = {"User-Agent": "x" * 5000, "Accept-Language": "fr," * 500}
+    opened = await client.post(api(form, "state"), headers=noisy)
+    assert opened.status_code == 200, opened.text
+    fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    user = fetched["responses"][0]["user"]
+    assert len(user["user-agent"]) == 1000 and len(user["accept-language"]) == 200
+
+
 async def test_decline(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
     declined = await client.post(api(form, "decline"), json={"reason": "Not me"})

@@ -224,6 +224,14 @@ async def test_options_are_checked_against_the_template(
             ["http(s)"],
         ),
         ({"flow": {"slug": "contact-details"}, "data": []}, ["data"]),
+        (
+            {
+                "flow": {"slug": "contact-details"},
+                "redirect_url": "https://x.example/" + "a" * 3000,
+            },
+            ["redirect_url"],
+        ),
+        ({"flow": {"slug": "contact-details"}, "branding": {"slug": "b" * 100}}, ["branding.slug"]),
         ({"flow": {"slug": "contact-details"}, "company": {"id": "not-a-uuid"}}, ["company.id"]),
     ],
 )

@@ -204,6 +204,7 @@ async def test_company_slug_in_the_older_filter(
         ({"workspace[id]": "nope"}, ["workspace[id]"]),
         ({"page[size]": "101"}, ["page[size]"]),
         ({"page[number]": "0"}, ["page[number]"]),
+        ({"page[number]": str(10**19)}, ["page[number]"]),
         ({"sort": "colour"}, ["Cannot sort by 'colour'"]),
         ({"colour": "red"}, ["Unknown query parameter 'colour'"]),
     ],

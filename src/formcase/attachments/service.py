@@ -155,7 +155,7 @@ async def upload(
 def _describe(received: Received, name: str, size: int, workspace_id: uuid.UUID) -> Attachment:
     detected = detect_type(received.head, name)
     width, height = image_size(received.head, detected)
-    declared = _media_type(received.declared_type) if received.declared_type else None
+    declared = _media_type(received.declared_type)[:255] if received.declared_type else None
     now = utcnow()
     return Attachment(
         id=uuid.uuid4(),

@@ -36,8 +36,8 @@ def new_secret() -> str:
 async def create_token(
     session: AsyncSession, name: str, workspace_slugs: list[str]
 ) -> tuple[ApiToken, str]:
-    if not name.strip():
-        raise BadRequest("A token needs a name.")
+    if not name.strip() or len(name.strip()) > 200:
+        raise BadRequest("A token needs a name of 1 to 200 characters.")
     if not workspace_slugs:
         raise BadRequest("A token must grant at least one workspace.")
     found = [await workspaces.get_by_slug(session, slug) for slug in dict.fromkeys(workspace_slugs)]

@@ -41,10 +41,13 @@ class DeclineBody(BaseModel):
 
 
 def client_of(request: Request) -> Client:
+    """What is recorded of the contact, cut to the lengths the database keeps."""
+    user_agent = request.headers.get("user-agent")
+    languages = request.headers.get("accept-language")
     return Client(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        accept_language=request.headers.get("accept-language"),
+        ip=request.client.host[:64] if request.client else None,
+        user_agent=user_agent[:1000] if user_agent else None,
+        accept_language=languages[:200] if languages else None,
     )
 
 
@@ -52,7 +55,9 @@ def client_of(request: Request) -> Client:
 async def open_form(
     token: str,
     request: Request,
-    locale: str | None = Query(None, description="the language the contact chose"),
+    locale: str | None = Query(
+        None, pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$", description="the language the contact chose"
+    ),
     session: AsyncSession = Depends(get_session),
 ) -> JSONBytes:
     """Open the form: creates the response the first time, resumes it after."""

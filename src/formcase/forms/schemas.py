@@ -168,7 +168,7 @@ class OwnerIn(_Body):
 
 
 class BrandingIn(_Body):
-    slug: StrictStr | None = None
+    slug: StrictStr | None = Field(None, max_length=64)
 
 
 class FormCreate(_Body):
@@ -180,7 +180,7 @@ class FormCreate(_Body):
     data: dict[str, Any] = Field(default_factory=dict, description="prefill, by element key")
     options: dict[str, Any] = Field(default_factory=dict)
     external_args: dict[str, Any] = Field(default_factory=dict)
-    redirect_url: StrictStr | None = None
+    redirect_url: StrictStr | None = Field(None, max_length=2048)
     draft: StrictBool = False
     active_from: InputTimestamp | None = None
     active_until: InputTimestamp | None = None

@@ -23,12 +23,13 @@ class ListParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    page_number: int = Field(1, ge=1, alias="page[number]", description="page, from 1")
+    # Bounded so that page x size stays a number every database can take as an offset.
+    page_number: int = Field(1, ge=1, le=10**9, alias="page[number]", description="page, from 1")
     page_size: int = Field(
         10, ge=1, le=MAX_PAGE_SIZE, alias="page[size]", description="items per page, 1..100"
     )
     page_offset: int | None = Field(
-        None, ge=0, alias="page[offset]", description="older style: items to skip"
+        None, ge=0, le=10**11, alias="page[offset]", description="older style: items to skip"
     )
     page_limit: int | None = Field(
         None, ge=1, le=MAX_PAGE_SIZE, alias="page[limit]", description="older style: page size"

@@ -46,8 +46,8 @@ def normalise_email(email: str, field: str) -> str:
 
 async def create(session: AsyncSession, slug: str, name: str) -> Workspace:
     check_slug(slug)
-    if not name.strip():
-        raise BadRequest("A workspace needs a name.")
+    if not name.strip() or len(name.strip()) > 200:
+        raise BadRequest("A workspace needs a name of 1 to 200 characters.")
     if await repository.by_slug(session, slug):
         raise Conflict(f"A workspace with slug '{slug}' already exists.")
     workspace = Workspace(slug=slug, name=name.strip())
