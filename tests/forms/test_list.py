@@ -309,3 +309,35 @@ async def test_lists_only_the_tokens_workspaces(
     stranger = await make_tenant()
     assert (await client.get("/v1/forms", headers=stranger.headers)).json()["data"] == []
     assert (await client.get("/v1/forms/count", headers=stranger.headers)).json() == {"count": 0}
+
+
+async def test_json_values_compare_by_type_and_never_fail(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    async def create(flow: str, data: dict[str, Any]) -> str:
+        response = await client.post(
+            "/v1/forms", json={"flow": {"slug": flow}, "data": data}, headers=tenant.headers
+        )
+        assert response.status_code == 201, response.text
+        form_id: str = response.json()["id"]
+        return form_id
+
+    small = await create("client-onboarding", {"employees": 5})
+    large = await create("client-onboarding", {"employees": 50})
+    agreed = await create("contact-details", {"consent": True, "given_name": "Zoe"})
+    await create("contact-details", {"consent": False, "given_name": "Yan"})
+
+    async def ids(document: dict[str, Any]) -> set[str]:
+        response = await client.get(
+            "/v1/forms", params={"filter": json.dumps(document)}, headers=tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        return {form["id"] for form in response.json()["data"]}
+
+    assert await ids({"attributes": {"data.employees": {"$gt": 10}}}) == {large}
+    assert await ids({"attributes": {"data.employees": {"$lt": 10}}}) == {small}
+    assert await ids({"attributes": {"data.employees": {"$in": [5, 50]}}}) == {small, large}
+    assert await ids({"attributes": {"data.consent": {"$eq": True}}}) == {agreed}
+    # A number compared with text, a boolean with text: no match, and no error.
+    assert await ids({"attributes": {"data.given_name": {"$gt": 3}}}) == set()
+    assert await ids({"attributes": {"data.given_name": {"$eq": True}}}) == set()

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_
 
 from formcase.kit.errors import BadRequest
+from formcase.kit.json_values import JSONBoolean, JSONNumber
 from formcase.kit.time import parse_datetime
 
 OPERATORS = ("$eq", "$ne", "$gt", "$lt", "$ge", "$le", "$in", "$nin")
@@ -171,20 +172,21 @@ def _flag_clause(path: str, target: Flag, op: str, value: Any) -> ColumnElement[
 def _json_clause(
     path: str, column: SQLColumnExpression[Any], key: str, op: str, value: Any
 ) -> ColumnElement[bool]:
-    element = column[tuple(key.split("."))]
+    keys = tuple(key.split("."))
+    element = column[keys]
     if op in ("$in", "$nin"):
         items = _as_list(path, op, value)
         if all(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
-            return _compare(element.as_float(), op, items)
+            return _compare(JSONNumber(column, keys), op, items)
         return _compare(element.as_string(), op, [_json_scalar(path, item) for item in items])
     if value is None:
         return _compare(element.as_string(), op, None)
     if isinstance(value, bool):
         if op in ORDERING:
             raise BadRequest(f"Operator {op} does not apply to a boolean ('{path}').")
-        return _compare(element.as_boolean(), op, value)
+        return _compare(JSONBoolean(column, keys), op, value)
     if isinstance(value, int | float):
-        return _compare(element.as_float(), op, value)
+        return _compare(JSONNumber(column, keys), op, value)
     return _compare(element.as_string(), op, _json_scalar(path, value))
 
 
