@@ -26,6 +26,12 @@ def png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(out, "JPEG")
+    return out.getvalue()
+
+
 def jpeg_rotated(width: int, height: int) -> bytes:
     """A phone photo stored landscape, with EXIF orientation 6 (shown portrait)."""
     out = io.BytesIO()

@@ -9,7 +9,7 @@ import httpx
 import pikepdf
 import pytest
 
-from tests.attachments.samples import encrypted_pdf, heic, jpeg_rotated, pdf, png, upload
+from tests.attachments.samples import encrypted_pdf, heic, jpeg, jpeg_rotated, pdf, png, upload
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant, assert_error
 
@@ -64,6 +64,14 @@ async def test_mixed_files_merge_in_order(client: httpx.AsyncClient, tenant: Ten
     text_pages = sizes[5:-1]
     assert len(text_pages) >= 2 and all(page == (595, 842) for page in text_pages)  # A4
     assert sizes[-1] == (250, 250)
+
+
+async def test_tiny_images_are_fitted_on_a4(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    dot, pixel = await ids_of(client, tenant, ("dot.png", png(2, 2)), ("px.jpg", jpeg(1, 1)))
+    for ids in (dot, pixel, f"{dot},{pixel}"):
+        response = await client.get(f"/v1/attachments?ids={ids}", headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        assert all(size == (595, 842) for size in page_sizes(response.content))
 
 
 async def test_repeated_ids_repeat_pages(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -242,6 +242,16 @@ async def test_bad_bodies_get_400_naming_the_field(
     assert_error(response, 400, *fragments)
 
 
+async def test_nul_characters_are_refused_not_fatal(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await create(client, tenant, flow={"slug": "contact\u0000details"})
+    assert created.status_code in (400, 404), created.text  # PostgreSQL: 400; SQLite: no such
+    listed = await client.get("/v1/forms", params={"user[email]": "a\x00b"}, headers=tenant.headers)
+    assert listed.status_code in (200, 400), listed.text
+    assert listed.headers["content-type"].startswith("application/json")
+
+
 async def test_malformed_json_and_wrong_content_type(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.attachments import service
-from formcase.attachments.schemas import AttachmentOut, AttachmentUpload, AttachmentWithData
+from formcase.attachments.schemas import AttachmentOut, AttachmentWithData
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
@@ -34,7 +34,19 @@ UPLOAD_BODY = {
                     },
                 }
             },
-            "application/json": {"schema": AttachmentUpload.model_json_schema()},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "data"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "data": {"type": "string", "description": "the content, base64"},
+                        "type": {"type": "string"},
+                        "scope": {"type": "string", "enum": ["public", "restricted"]},
+                    },
+                }
+            },
         },
     }
 }

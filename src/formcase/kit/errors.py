@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("formcase")
@@ -151,6 +152,28 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a database error, where the driver says it (asyncpg does)."""
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return ""
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLSTATE class 22 ("data exception": a NUL character in text, a value too long or out
+    of range) is the caller's input the database cannot take: 400, not 500."""
+    assert isinstance(exc, DBAPIError)
+    if _sqlstate(exc).startswith("22"):
+        return error_response(
+            400,
+            "A value in the request cannot be stored or compared: it holds a NUL character, "
+            "or is too long or out of range.",
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "Internal server error; the failure was logged.")
@@ -160,4 +183,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

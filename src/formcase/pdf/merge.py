@@ -72,7 +72,7 @@ def _images_pdf(group: list[Part]) -> pikepdf.Pdf | None:
     """One PDF of the run, or None when one of them needs converting (then each is taken on
     its own, which also names the one that fails)."""
     try:
-        return pikepdf.open(io.BytesIO(img2pdf.convert([p.path.read_bytes() for p in group])))
+        return pikepdf.open(io.BytesIO(_convert([p.path.read_bytes() for p in group])))
     except (img2pdf.ImageOpenError, img2pdf.UnsupportedColorspaceError, ValueError):
         return None
 
@@ -92,11 +92,27 @@ def _as_pdf(part: Part) -> pikepdf.Pdf:
     raise CannotMerge(f"'{part.name}' is {part.type}, which cannot be turned into PDF pages.")
 
 
+# Pages of the image's own size, unless that is outside what PDF allows (a 2-pixel image
+# makes a page under 3 points): then the image is fitted on an A4 page.
+A4_FIT = img2pdf.get_layout_fun(
+    pagesize=(img2pdf.mm_to_pt(210), img2pdf.mm_to_pt(297)), fit=img2pdf.FitMode.into
+)
+
+
+def _convert(images: bytes | list[bytes]) -> bytes:
+    try:
+        return bytes(img2pdf.convert(images))
+    except ValueError as exc:
+        if "Page size" not in str(exc):
+            raise
+        return bytes(img2pdf.convert(images, layout_fun=A4_FIT))
+
+
 def _image_pdf(part: Part) -> bytes:
     content = part.path.read_bytes()
     if part.type in IMAGES_AS_IS:
         try:
-            return bytes(img2pdf.convert(content))
+            return _convert(content)
         except (img2pdf.ImageOpenError, img2pdf.UnsupportedColorspaceError, ValueError):
             pass  # a colour space img2pdf cannot embed as it is: re-encode below
     try:
@@ -107,7 +123,10 @@ def _image_pdf(part: Part) -> bytes:
         raise CannotMerge(f"'{part.name}' is not a readable image ({exc}).") from None
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=92, exif=exif)
-    return bytes(img2pdf.convert(buffer.getvalue()))
+    try:
+        return _convert(buffer.getvalue())
+    except (img2pdf.ImageOpenError, ValueError) as exc:
+        raise CannotMerge(f"'{part.name}' cannot be made a PDF page ({exc}).") from None
 
 
 def _text_pdf(part: Part) -> bytes:
