@@ -169,3 +169,18 @@ async def test_postgresql_caches_tokens_and_revocation_empties_every_cache(
         await asyncio.sleep(0.01)
     assert not cache.entries
     assert_error(await client.get("/v1/workspaces", headers=tenant.headers), 401, "revoked")
+
+
+async def test_an_unreachable_redis_lets_requests_through_and_says_so(
+    settings: Settings, tenant: Tenant
+) -> None:
+    """Rate limits fail open (availability first); /readyz reports the store down."""
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://formcase.test") as c:
+            answered = await c.get("/v1/workspaces", headers=tenant.headers)
+            assert answered.status_code == 200
+            assert "x-ratelimit-remaining" not in answered.headers
+            ready = await c.get("/readyz")
+            assert_error(ready, 503, "rate_limit_store unreachable")

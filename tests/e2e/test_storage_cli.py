@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
@@ -36,4 +35,3 @@ def test_storage_commands(formcase: Formcase, tmp_path: Path) -> None:
     stored.write_bytes(b"changed on disk")
     broken = formcase.run("storage", "verify", check=False)
     assert broken.returncode == 1 and "content hashes to" in broken.stdout
-    assert json.loads(formcase.run("token", "list").stdout)[0]["name"] == "crm"

@@ -197,14 +197,10 @@ async def submit(session: AsyncSession, token: str, client: Client) -> dict[str,
     ]
     if problems:
         raise BadRequest("; ".join(problems) + ".")
-    now = utcnow()
     response.data = answers
-    response.completed_at = now
-    form.status = FormStatus.COMPLETED.value
-    form.updated_at = now
-    responses.record(session, response, "completed", client)
-    await session.commit()
-    return {"completed_at": now, "redirect_url": form.redirect_url}
+    response.completed_at = utcnow()
+    await _close(session, form, response, FormStatus.COMPLETED, client)
+    return {"completed_at": response.completed_at, "redirect_url": form.redirect_url}
 
 
 async def decline(
@@ -212,14 +208,20 @@ async def decline(
 ) -> dict[str, Any]:
     form, _ = await _fillable(session, token)
     response = await _response(session, form, client, None)
-    now = utcnow()
-    response.declined_at = now
     response.decline_reason = reason
-    form.status = FormStatus.DECLINED.value
-    form.updated_at = now
-    responses.record(session, response, "declined", client)
+    response.declined_at = utcnow()
+    await _close(session, form, response, FormStatus.DECLINED, client)
+    return {"declined_at": response.declined_at}
+
+
+async def _close(
+    session: AsyncSession, form: Form, response: Response, status: FormStatus, client: Client
+) -> None:
+    """The form takes its final status and the audit trail says so, in one commit."""
+    form.status = status.value
+    form.updated_at = utcnow()
+    responses.record(session, response, status.value, client)
     await session.commit()
-    return {"declined_at": now}
 
 
 def _accepts(element: Element) -> Callable[[Attachment], None]:

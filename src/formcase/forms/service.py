@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.auth.principal import Principal
@@ -169,13 +170,20 @@ async def _conditions(
     return archived_default(conditions)
 
 
-async def _total(session: AsyncSession, principal: Principal, conditions: list[Condition]) -> int:
+async def _total(
+    session: AsyncSession,
+    principal: Principal,
+    conditions: list[Condition],
+    where: list[ColumnElement[bool]],
+) -> int:
+    """How many forms match: from the tallies when they can say, else by counting (`where`
+    is the conditions compiled for forms)."""
     if tallies_answer(conditions):
         tallied = await repository.tally(
             session, principal.workspace_ids, TALLY_FILTERS.where(conditions)
         )
         return int(tallied[0][1])
-    return await repository.count(session, principal.workspace_ids, FORM_FILTERS.where(conditions))
+    return await repository.count(session, principal.workspace_ids, where)
 
 
 async def list_forms(
@@ -185,7 +193,7 @@ async def list_forms(
     where = FORM_FILTERS.where(conditions)
     order = order_by(params.sort, SORTABLE, "-created_at", forms.id)
     page = params.page()
-    total = await _total(session, principal, conditions)
+    total = await _total(session, principal, conditions, where)
     rows = (
         await repository.page(
             session, principal.workspace_ids, where, order, page.size, page.offset
@@ -218,7 +226,8 @@ async def count_forms(
             )
         expressions[name] = expression
     if not expressions:
-        return FormCount(count=await _total(session, principal, conditions))
+        where = FORM_FILTERS.where(conditions)
+        return FormCount(count=await _total(session, principal, conditions, where))
     by: dict[str, dict[str, int]] = {}
     tallied = tallies_answer(conditions, list(expressions))
     for name, expression in expressions.items():

@@ -4,7 +4,7 @@ the whole query (PostgreSQL's `::float` cast would raise on "thirty")."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, Float, Text, literal
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,6 +19,7 @@ class _JSONValue(FunctionElement[Any]):
     stays right for every path."""
 
     inherit_cache = True
+    sql: ClassVar[dict[str, str]]  # the expression per dialect, of {doc} and {path}
 
     def __init__(self, document: Any, path: tuple[str, ...]) -> None:
         quoted = "".join('."' + part.replace('"', '\\"') + '"' for part in path)
@@ -29,48 +30,31 @@ class JSONNumber(_JSONValue):
     inherit_cache = True
     type = Float()
     name = "json_number"
+    sql: ClassVar[dict[str, str]] = {
+        "postgresql": "CASE WHEN jsonb_typeof({doc} #> {path}) = 'number' "
+        "THEN ({doc} #>> {path})::float8 END",
+        "sqlite": "CASE WHEN json_type({doc}, {path}) IN ('integer', 'real') "
+        "THEN json_extract({doc}, {path}) END",
+    }
 
 
 class JSONBoolean(_JSONValue):
     inherit_cache = True
     type = Boolean()
     name = "json_boolean"
+    sql: ClassVar[dict[str, str]] = {
+        "postgresql": "CASE WHEN jsonb_typeof({doc} #> {path}) = 'boolean' "
+        "THEN ({doc} #>> {path})::boolean END",
+        "sqlite": "CASE json_type({doc}, {path}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END",
+    }
 
 
-def _parts(element: _JSONValue, compiler: SQLCompiler, dialect: str, **kw: Any) -> tuple[str, str]:
+@compiles(_JSONValue, "postgresql")
+@compiles(_JSONValue, "sqlite")
+def _compile(element: _JSONValue, compiler: SQLCompiler, **kw: Any) -> str:
+    dialect = compiler.dialect.name
     document, array, json_path = element.clauses.clauses
-    path = array if dialect == "postgresql" else json_path
-    return compiler.process(document, **kw), compiler.process(path, **kw)
-
-
-@compiles(JSONNumber, "postgresql")
-def _number_postgresql(element: JSONNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    document, path = _parts(element, compiler, "postgresql", **kw)
-    return (
-        f"CASE WHEN jsonb_typeof({document} #> {path}) = 'number' "
-        f"THEN ({document} #>> {path})::float8 END"
+    return element.sql[dialect].format(
+        doc=compiler.process(document, **kw),
+        path=compiler.process(array if dialect == "postgresql" else json_path, **kw),
     )
-
-
-@compiles(JSONBoolean, "postgresql")
-def _boolean_postgresql(element: JSONBoolean, compiler: SQLCompiler, **kw: Any) -> str:
-    document, path = _parts(element, compiler, "postgresql", **kw)
-    return (
-        f"CASE WHEN jsonb_typeof({document} #> {path}) = 'boolean' "
-        f"THEN ({document} #>> {path})::boolean END"
-    )
-
-
-@compiles(JSONNumber, "sqlite")
-def _number_sqlite(element: JSONNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    document, path = _parts(element, compiler, "sqlite", **kw)
-    return (
-        f"CASE WHEN json_type({document}, {path}) IN ('integer', 'real') "
-        f"THEN json_extract({document}, {path}) END"
-    )
-
-
-@compiles(JSONBoolean, "sqlite")
-def _boolean_sqlite(element: JSONBoolean, compiler: SQLCompiler, **kw: Any) -> str:
-    document, path = _parts(element, compiler, "sqlite", **kw)
-    return f"CASE json_type({document}, {path}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"

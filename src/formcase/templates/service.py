@@ -6,7 +6,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +77,18 @@ def parse_definition(raw: Any, source: str = "template") -> TemplateFile:
         ) from None
 
 
-@lru_cache(maxsize=512)
-def _definition_of(version_id: uuid.UUID, checksum: str, raw: str) -> TemplateFile:
-    # Versions are immutable, so a parsed definition can be kept by id in every process.
-    return TemplateFile.model_validate_json(raw)
+# Versions are immutable, so a parsed definition can be kept by id in every process.
+_DEFINITIONS: dict[uuid.UUID, TemplateFile] = {}
+_DEFINITIONS_KEPT = 512
 
 
 def definition(version: FormTemplateVersion) -> TemplateFile:
-    return _definition_of(version.id, version.checksum, json.dumps(version.definition))
+    parsed = _DEFINITIONS.get(version.id)
+    if parsed is None:
+        if len(_DEFINITIONS) >= _DEFINITIONS_KEPT:
+            _DEFINITIONS.clear()
+        parsed = _DEFINITIONS[version.id] = TemplateFile.model_validate(version.definition)
+    return parsed
 
 
 def _checksum(template: TemplateFile) -> tuple[dict[str, Any], str]:
