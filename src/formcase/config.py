@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 
@@ -47,6 +50,15 @@ class Settings(BaseSettings):
         default=60, gt=0, description="how often form tallies are summed up"
     )
     database_echo: bool = False
+    secret_key: str | None = Field(
+        default=None,
+        description="encrypts stored signing keys; default: data_dir/secret.key, made once. "
+        "Set it (the same on every machine) when running on several.",
+    )
+    fill_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="other web origins whose pages may call the fill API (besides public_url)",
+    )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 
     @field_validator("public_url")
@@ -59,6 +71,25 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'formcase.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> bytes:
+        """The server's secret: the setting, else a random one kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            # Written aside, then linked into place: a process starting at the same moment
+            # either makes the link or finds it, never a half-written file.
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            aside = path.with_name(f"secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+            descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+            aside.unlink()
+        return path.read_text().strip().encode()
 
     @property
     def is_sqlite(self) -> bool:

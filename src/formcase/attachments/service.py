@@ -22,6 +22,7 @@ from starlette.requests import Request
 from formcase.attachments import repository
 from formcase.attachments.detect import detect_type, image_size
 from formcase.attachments.models import Attachment
+from formcase.attachments.schemas import Scope
 from formcase.attachments.upload import (
     JSON_ADVICE,
     PayloadTooLarge,
@@ -173,6 +174,40 @@ def _describe(received: Received, name: str, size: int, workspace_id: uuid.UUID)
     )
 
 
+async def store_bytes(
+    session: AsyncSession,
+    storage: Storage,
+    workspace_id: uuid.UUID,
+    content: bytes,
+    name: str,
+    *,
+    scope: Scope = Scope.RESTRICTED,
+    response_id: uuid.UUID | None = None,
+    element_key: str | None = None,
+) -> Attachment:
+    """A file the server made (a signed PDF, a drawn signature), stored and added to the
+    session like an upload."""
+    writer = storage.writer()
+    try:
+        await writer.write(content)
+        stored = await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+    received = Received(name=check_name(name), declared_type=None, scope=scope, head=content[:4096])
+    attachment = _describe(received, received.name, len(content), workspace_id)
+    attachment.sha256 = stored.key
+    attachment.response_id = response_id
+    attachment.element_key = element_key
+    await repository.add(session, attachment)
+    return attachment
+
+
+async def read_bytes(storage: Storage, attachment: Attachment) -> bytes:
+    """The whole content of a file small enough to hold in memory (documents to sign)."""
+    return b"".join([chunk async for chunk in storage.read(attachment.sha256)])
+
+
 async def granted(
     session: AsyncSession, principal: Principal, attachment_id: uuid.UUID
 ) -> Attachment:
@@ -192,7 +227,7 @@ async def with_data(attachment: Attachment, storage: Storage, public_url: str) -
             f"This file is {attachment.size} bytes; as JSON only files under "
             f"{JSON_DATA_LIMIT} bytes are sent. Ask for Accept: application/octet-stream."
         )
-    content = b"".join([chunk async for chunk in storage.read(attachment.sha256)])
+    content = await read_bytes(storage, attachment)
     return {**to_document(attachment, public_url), "data": base64.b64encode(content).decode()}
 
 

@@ -56,6 +56,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         uuid.UUID: Uuid(),
         dict[str, Any]: JSONType,
+        list[dict[str, Any]]: JSONType,
     }
 
 

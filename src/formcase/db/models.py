@@ -5,8 +5,9 @@ from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
 from formcase.forms.models import Form, FormTally
 from formcase.responses.models import Response, ResponseEvent
+from formcase.signatures.models import Signature
 from formcase.templates.models import FormTemplate, FormTemplateVersion
-from formcase.workspaces.models import Member, Workspace
+from formcase.workspaces.models import Member, Workspace, WorkspaceCertificate
 
 __all__ = [
     "ApiToken",
@@ -19,6 +20,8 @@ __all__ = [
     "Member",
     "Response",
     "ResponseEvent",
+    "Signature",
     "Workspace",
+    "WorkspaceCertificate",
     "token_workspaces",
 ]

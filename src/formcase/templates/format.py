@@ -4,6 +4,7 @@ each element type (used for prefill now, for the fill page later)."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -58,6 +59,45 @@ class Choice(BaseModel):
     label: Localised
 
 
+class Placement(BaseModel):
+    """Where a drawn signature goes on a page, in PDF points (1/72 inch) from the page's
+    top-left corner."""
+
+    model_config = ConfigDict(extra="forbid")
+    page: int = Field(-1, description="1 is the first page; -1 the last, -2 the one before")
+    left: float = Field(ge=0)
+    top: float = Field(ge=0)
+    width: float = Field(150, gt=0)
+    height: float = Field(50, gt=0)
+
+    @field_validator("page")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("pages count from 1 (or from -1, the last)")
+        return value
+
+
+class SignDocument(BaseModel):
+    """A PDF the contact signs: a workspace attachment, or a file they uploaded earlier in the
+    same form. The drawn signature is stamped in a named PDF field or at a place."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Localised | None = None
+    attachment: uuid.UUID | None = None
+    from_field: str | None = Field(None, description="key of a file element of this template")
+    field: str | None = Field(None, max_length=200, description="a PDF signature field's name")
+    place: Placement | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SignDocument:
+        if (self.attachment is None) == (self.from_field is None):
+            raise ValueError("a document to sign needs exactly one of attachment or from_field")
+        if self.field is not None and self.place is not None:
+            raise ValueError("a document to sign takes a PDF field or a place, not both")
+        return self
+
+
 class Element(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +126,8 @@ class Element(BaseModel):
     multiple: bool = False
     # paragraph
     content: Localised | None = None
+    # signature: PDFs to sign (without any, the drawn signature itself is what is signed)
+    documents: list[SignDocument] | None = Field(None, min_length=1, max_length=20)
 
     @model_validator(mode="after")
     def _consistent(self) -> Element:
@@ -108,6 +150,8 @@ class Element(BaseModel):
                 raise ValueError(f"{name}: option values must be unique")
         elif self.options is not None:
             raise ValueError(f"{name}: only choices and multiple_choice take options")
+        if self.documents is not None and self.type is not ElementType.SIGNATURE:
+            raise ValueError(f"{name}: only signature elements take documents")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
@@ -175,6 +219,14 @@ class TemplateFile(BaseModel):
         if duplicates:
             raise ValueError(f"element keys must be unique: {', '.join(duplicates)}")
         known = set(keys)
+        files = {e.key for _, e in self.elements() if e.type is ElementType.FILE}
+        for _, element in self.elements():
+            for document in element.documents or []:
+                if document.from_field is not None and document.from_field not in files:
+                    raise ValueError(
+                        f"element '{element.key}': from_field '{document.from_field}' is not "
+                        "a file element of this template"
+                    )
         for where, condition in self._conditions():
             for field in fields_of(condition):
                 if field not in known:
@@ -225,6 +277,8 @@ class TemplateFile(BaseModel):
                 yield f"content of {name}", element.content
                 for option in element.options or []:
                     yield f"option '{option.value}' of {name}", option.label
+                for number, document in enumerate(element.documents or [], 1):
+                    yield f"name of document {number} of {name}", document.name
 
 
 def localise(text: Localised | None, locale: str, default: str) -> str | None:
