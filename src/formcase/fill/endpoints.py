@@ -1,10 +1,11 @@
 """The public fill API under /f/{token}/api/ (docs/fill-api.md). The unguessable token in the
-path is the only credential: no cookie or header carries authority, so there is nothing for a
-cross-site request to borrow."""
+path is the only credential: no cookie or header carries authority. Cross-site requests are
+refused all the same (a page elsewhere that learnt a link must not act for the contact)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,7 @@ from formcase.config import Settings
 from formcase.db.engine import get_session
 from formcase.fill import service
 from formcase.kit.dependencies import settings_of, storage_of
+from formcase.kit.errors import Forbidden
 from formcase.kit.responses import JSONBytes
 from formcase.responses.service import Client
 from formcase.storage import Storage
@@ -27,7 +29,36 @@ async def client_budget(request: Request) -> None:
     await limiter.hit(limiter.budgets_for_address(address), request.scope.setdefault("state", {}))
 
 
-router = APIRouter(prefix="/f/{token}/api", tags=["fill"], dependencies=[Depends(client_budget)])
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def same_origin(request: Request) -> None:
+    """CSRF guard: a browser names the origin of the page behind every POST it sends. Our own
+    pages (and origins the operator allows) may call; other sites may not. Callers that are
+    not browsers send no Origin and are let through: they hold the link itself."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    settings: Settings = request.app.state.settings
+    allowed = {
+        _origin(settings.public_url),
+        _origin(str(request.base_url)),
+        *(_origin(other) for other in settings.fill_allowed_origins),
+    }
+    if origin.lower() not in allowed:
+        raise Forbidden(
+            f"Requests from pages on {origin[:200]} cannot fill this form. Open the form's "
+            "link, or ask the operator to allow that origin (FORMCASE_FILL_ALLOWED_ORIGINS)."
+        )
+
+
+router = APIRouter(
+    prefix="/f/{token}/api",
+    tags=["fill"],
+    dependencies=[Depends(client_budget), Depends(same_origin)],
+)
 
 
 class StepBody(BaseModel):

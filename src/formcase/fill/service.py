@@ -41,28 +41,39 @@ from formcase.templates.models import FormTemplateVersion
 TYPED_IN = {t for t in ElementType if t not in NOT_PREFILLABLE}
 
 
-class Gone(APIError):
-    status_code = 410
+class NotFillable(APIError):
+    """Why a form cannot be filled now. `reason` names the case for the page, which says it
+    in the contact's language: unknown, draft, not_yet_open, expired, withdrawn, completed,
+    declined."""
+
+    def __init__(self, reason: str, status_code: int, message: str) -> None:
+        super().__init__(message, status_code=status_code)
+        self.reason = reason
 
 
-async def _fillable(session: AsyncSession, token: str) -> tuple[Form, TemplateFile]:
+async def fillable(session: AsyncSession, token: str) -> tuple[Form, TemplateFile]:
+    """The form behind a fill link and its template, if it can be filled now."""
     form = await forms.by_fill_token(session, token)
     if form is None:
-        raise NotFound("There is no form at this link.")
+        raise NotFillable("unknown", 404, "There is no form at this link.")
     now = utcnow()
     status = FormStatus(form.status)
     if form.archived:
-        raise Gone("This form was withdrawn by its sender.")
+        raise NotFillable("withdrawn", 410, "This form was withdrawn by its sender.")
     if form.active_until is not None and form.active_until <= now:
-        raise Gone(f"This form expired on {isoformat_z(form.active_until)}.")
+        raise NotFillable("expired", 410, f"This form expired on {isoformat_z(form.active_until)}.")
     if status is FormStatus.DRAFT:
-        raise Conflict("This form has not been sent yet.")
+        raise NotFillable("draft", 409, "This form has not been sent yet.")
     if status in (FormStatus.COMPLETED, FormStatus.PROCESSED):
-        raise Conflict("This form has been completed; it can no longer change.")
+        raise NotFillable(
+            "completed", 409, "This form has been completed; it can no longer change."
+        )
     if status is FormStatus.DECLINED:
-        raise Conflict("This form was declined; it can no longer change.")
+        raise NotFillable("declined", 409, "This form was declined; it can no longer change.")
     if form.active_from is not None and form.active_from > now:
-        raise Conflict(f"This form opens on {isoformat_z(form.active_from)}.")
+        raise NotFillable(
+            "not_yet_open", 409, f"This form opens on {isoformat_z(form.active_from)}."
+        )
     version = await session.get(FormTemplateVersion, form.template_version_id)
     assert version is not None
     return form, templates.definition(version)
@@ -125,7 +136,7 @@ def _state(form: Form, template: TemplateFile, response: Response) -> dict[str, 
 async def open_form(
     session: AsyncSession, token: str, client: Client, locale: str | None
 ) -> dict[str, Any]:
-    form, template = await _fillable(session, token)
+    form, template = await fillable(session, token)
     response = await _response(session, form, client, locale)
     if locale and locale != response.locale:
         response.locale = locale
@@ -136,7 +147,7 @@ async def open_form(
 async def save_step(
     session: AsyncSession, token: str, step_id: str, data: dict[str, Any], client: Client
 ) -> dict[str, Any]:
-    form, template = await _fillable(session, token)
+    form, template = await fillable(session, token)
     response = await _response(session, form, client, None)
     step = next((s for s in template.steps if s.id == step_id), None)
     if step is None:
@@ -183,7 +194,7 @@ def _visible_answers(
 
 
 async def submit(session: AsyncSession, token: str, client: Client) -> dict[str, Any]:
-    form, template = await _fillable(session, token)
+    form, template = await fillable(session, token)
     response = await _response(session, form, client, None)
     answers, missing = _visible_answers(template, response.data)
     if missing:
@@ -206,7 +217,7 @@ async def submit(session: AsyncSession, token: str, client: Client) -> dict[str,
 async def decline(
     session: AsyncSession, token: str, reason: str | None, client: Client
 ) -> dict[str, Any]:
-    form, _ = await _fillable(session, token)
+    form, _ = await fillable(session, token)
     response = await _response(session, form, client, None)
     response.decline_reason = reason
     response.declined_at = utcnow()
@@ -252,7 +263,7 @@ async def upload_file(
 ) -> dict[str, Any]:
     """A file for a file field: stored as a restricted attachment of the response, its id
     put in the response's data under the field's key (a list when the field takes several)."""
-    form, template = await _fillable(session, token)
+    form, template = await fillable(session, token)
     element = template.element(element_key)
     if element is None:
         raise NotFound(f"This form has no field '{element_key}'.")
@@ -270,7 +281,7 @@ async def upload_file(
         limit=element.max_size,
         accept=_accepts(element),
     )
-    form, template = await _fillable(session, token)  # it may have changed meanwhile
+    form, template = await fillable(session, token)  # it may have changed meanwhile
     response = await _response(session, form, client, None)
     if response.id != response_id:
         raise Conflict("The response changed while the file was uploading; send it again.")
