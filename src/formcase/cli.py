@@ -22,7 +22,9 @@ from formcase.kit.errors import APIError
 from formcase.kit.time import isoformat_z
 from formcase.storage import make_storage
 from formcase.templates import service as templates
+from formcase.workspaces import certificates
 from formcase.workspaces import service as workspaces
+from formcase.workspaces.models import WorkspaceCertificate
 
 app = typer.Typer(
     help="formcase: a self-hostable Penbox Connect API v1 server.",
@@ -115,8 +117,10 @@ def serve(
 def workspace_create(slug: str, name: Annotated[str, typer.Option(help="display name")]) -> None:
     """Create a workspace; prints it as JSON."""
 
+    secret_key = Settings().resolved_secret_key
+
     async def work(session: AsyncSession) -> None:
-        workspace = await workspaces.create(session, slug, name)
+        workspace = await workspaces.create(session, slug, name, secret_key=secret_key)
         _print_json(
             {
                 "id": str(workspace.id),
@@ -127,6 +131,69 @@ def workspace_create(slug: str, name: Annotated[str, typer.Option(help="display 
         )
 
     _run(work)
+
+
+@workspace_app.command("certificate")
+def workspace_certificate(
+    slug: str,
+    import_file: Annotated[
+        Path | None,
+        typer.Option("--import", help="replace it by your own PKCS#12 (.p12 / .pfx) file"),
+    ] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="file holding the PKCS#12 password")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="the PKCS#12 password (visible to ps: prefer a file)")
+    ] = None,
+    export_pem: Annotated[
+        Path | None, typer.Option(help="write the public certificate (PEM) here, for verifiers")
+    ] = None,
+) -> None:
+    """The certificate a workspace seals its PDFs with: show, import your own, export."""
+    if password is not None and password_file is not None:
+        typer.echo("error: give --password or --password-file, not both", err=True)
+        raise typer.Exit(1)
+    if import_file is None and (password is not None or password_file is not None):
+        typer.echo("error: a password goes with --import FILE", err=True)
+        raise typer.Exit(1)
+    secret: bytes | None = password.encode() if password is not None else None
+    data = b""
+    try:
+        if password_file is not None:
+            secret = password_file.read_bytes().rstrip(b"\r\n")
+        if import_file is not None:
+            data = import_file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    settings = Settings()
+
+    async def work(session: AsyncSession) -> WorkspaceCertificate:
+        workspace = await workspaces.get_by_slug(session, slug)
+        if import_file is not None:
+            return await certificates.import_pkcs12(session, workspace, data, secret, settings)
+        row = await certificates.certificate_of(session, workspace.id, settings)
+        await session.commit()
+        return row
+
+    row = _run(work)
+    if export_pem is not None:
+        try:
+            export_pem.write_text(row.certificate_pem)
+        except OSError as exc:
+            typer.echo(f"error: cannot write {exc.filename}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from None
+    _print_json(
+        {
+            "workspace": slug,
+            "subject": row.subject,
+            "fingerprint_sha256": row.fingerprint_sha256,
+            "not_after": isoformat_z(row.not_after),
+            "source": row.source,
+            **({"exported_to": str(export_pem)} if export_pem is not None else {}),
+        }
+    )
 
 
 @workspace_app.command("add-member")

@@ -37,7 +37,9 @@ async def seed(session: AsyncSession, settings: Settings) -> str:
             "formcase: the database already has workspaces; no demo created.\n"
             f"  A new token: {command} token create --workspace {WORKSPACE} --name me"
         )
-    workspace = await workspaces.create(session, WORKSPACE, "Demo workspace")
+    workspace = await workspaces.create(
+        session, WORKSPACE, "Demo workspace", secret_key=settings.resolved_secret_key
+    )
     await workspaces.add_member(session, workspace, OWNER, "Demo", "Owner")
     for path in sorted(HERE.glob("*.yaml")):
         await templates.publish(session, WORKSPACE, templates.read_file(path))

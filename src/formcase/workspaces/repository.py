@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.workspaces.models import Member, Workspace
+from formcase.workspaces.models import Member, Workspace, WorkspaceCertificate
 
 
 async def by_slug(session: AsyncSession, slug: str) -> Workspace | None:
@@ -56,3 +56,13 @@ async def member_by_email(
 
 async def count(session: AsyncSession) -> int:
     return (await session.execute(select(func.count()).select_from(Workspace))).scalar_one()
+
+
+async def certificate_of(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> WorkspaceCertificate | None:
+    return (
+        await session.execute(
+            select(WorkspaceCertificate).where(WorkspaceCertificate.workspace_id == workspace_id)
+        )
+    ).scalar_one_or_none()

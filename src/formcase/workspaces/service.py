@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.principal import Principal
 from formcase.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from formcase.kit.listing import order_by
-from formcase.workspaces import repository
+from formcase.workspaces import certificates, repository
 from formcase.workspaces.models import Member, Workspace
 from formcase.workspaces.schemas import WorkspaceListParams
 
@@ -44,14 +44,20 @@ def normalise_email(email: str, field: str) -> str:
         ) from None
 
 
-async def create(session: AsyncSession, slug: str, name: str) -> Workspace:
+async def create(
+    session: AsyncSession, slug: str, name: str, *, secret_key: bytes | None = None
+) -> Workspace:
+    """A new workspace; with the server's `secret_key`, its signing certificate too, in the
+    same commit (without, it gets one the first time it signs)."""
     check_slug(slug)
     if not name.strip() or len(name.strip()) > 200:
         raise BadRequest("A workspace needs a name of 1 to 200 characters.")
     if await repository.by_slug(session, slug):
         raise Conflict(f"A workspace with slug '{slug}' already exists.")
-    workspace = Workspace(slug=slug, name=name.strip())
+    workspace = Workspace(id=uuid.uuid4(), slug=slug, name=name.strip())
     session.add(workspace)
+    if secret_key is not None:
+        session.add(certificates.generate(workspace, secret_key))
     await session.commit()
     return workspace
 

@@ -1,0 +1,362 @@
+"""PAdES signatures and drawn-signature stamps on PDFs.
+
+Synchronous and CPU-bound: callers run these in a worker thread. pyHanko drives its own event
+loop (`asyncio.run`) inside `seal` and `verify`, so they must not be called from a thread that
+is running one.
+
+Both `stamp` and `seal` add an incremental update: the bytes given stay the first part of the
+result, so a signature already in the document still covers exactly what it covered.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pikepdf
+from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from PIL import Image, UnidentifiedImageError
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.images import pil_image
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+# An existing, visible signature field gets a blank appearance: the drawn signature `stamp`
+# put on the page shows through instead of pyHanko's text box.
+_BLANK_APPEARANCE = TextStampStyle(stamp_text="", border_width=0, background=None)
+
+
+class CannotSign(ValueError):
+    """A document that cannot be signed or stamped as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    """A private key and its certificate (and any chain above it), ready to sign with."""
+
+    key: SigningKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = field(default=())
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def signer(self) -> signers.SimpleSigner:
+        certificate = _asn1_certificate(self.certificate)
+        key = asn1_keys.PrivateKeyInfo.load(
+            self.key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        registry = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [certificate, *(_asn1_certificate(c) for c in self.chain)]
+        )
+        return signers.SimpleSigner(
+            signing_cert=certificate, signing_key=key, cert_registry=registry
+        )
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What a verifier sees of one signature of a PDF."""
+
+    field_name: str
+    intact: bool  # the signed bytes are unchanged
+    valid: bool  # intact, cryptographically sound and made by a trusted certificate
+    signer: str  # the signing certificate's subject
+    whole_document: bool  # nothing was appended after this signature
+
+
+def _asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
+    """An incremental writer on `pdf`, after the checks every operation here shares."""
+    if b"%PDF-" not in pdf[:1024]:
+        raise CannotSign("This file is not a PDF.")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise CannotSign(f"This PDF cannot be read ({exc}).") from None
+    if writer.prev.encrypted:
+        raise CannotSign("This PDF is encrypted; it cannot be signed.")
+    return writer
+
+
+def seal(
+    pdf: bytes,
+    material: SigningMaterial,
+    *,
+    field_name: str,
+    reason: str,
+    location: str | None = None,
+    signer_name: str | None = None,
+) -> bytes:
+    """`pdf` with a PAdES-B-B signature (SHA-256, certificate embedded, no timestamp) in the
+    signature field `field_name`: an existing empty one, else a new invisible one. Signatures
+    already in the document stay valid: the new one is an incremental update."""
+    writer = _writer(pdf)
+    metadata = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        subfilter=SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+        name=signer_name,
+    )
+    signer = signers.PdfSigner(metadata, signer=material.signer(), stamp_style=_BLANK_APPEARANCE)
+    try:
+        out = signer.sign_pdf(writer)
+    except (SigningError, PdfError) as exc:
+        raise CannotSign(f"This PDF cannot be signed in field '{field_name}' ({exc}).") from None
+    result: bytes = out.getvalue()
+    return result
+
+
+def verify(pdf: bytes, trust_pem: str) -> list[SignatureCheck]:
+    """Every signature of `pdf`, checked against one trusted certificate (no network)."""
+    trusted = _asn1_certificate(x509.load_pem_x509_certificate(trust_pem.encode()))
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    checks = []
+    for embedded in reader.embedded_signatures:
+        context = ValidationContext(trust_roots=[trusted], allow_fetching=False)
+        status = validate_pdf_signature(embedded, context)
+        checks.append(
+            SignatureCheck(
+                field_name=embedded.field_name,
+                intact=bool(status.intact),
+                valid=bool(status.bottom_line),
+                signer=status.signing_cert.subject.human_friendly,
+                whole_document=status.coverage is SignatureCoverageLevel.ENTIRE_FILE,
+            )
+        )
+    return checks
+
+
+# --- stamping the drawn signature -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    index: int
+    box: tuple[float, float, float, float]  # the visible box (CropBox), user space
+    rotate: int  # 0, 90, 180 or 270, clockwise as displayed
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Width and height as displayed."""
+        x0, y0, x1, y1 = self.box
+        width, height = x1 - x0, y1 - y0
+        return (height, width) if self.rotate in (90, 270) else (width, height)
+
+    def to_user(self, x: float, y: float) -> tuple[float, float]:
+        """A point given from the displayed page's top-left corner (y down), in user space."""
+        x0, y0, x1, y1 = self.box
+        if self.rotate == 90:
+            return x0 + y, y0 + x
+        if self.rotate == 180:
+            return x1 - x, y0 + y
+        if self.rotate == 270:
+            return x1 - y, y1 - x
+        return x0 + x, y1 - y
+
+    def to_display(self, x: float, y: float) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        if self.rotate == 90:
+            return y - y0, x - x0
+        if self.rotate == 180:
+            return x1 - x, y - y0
+        if self.rotate == 270:
+            return y1 - y, x1 - x
+        return x - x0, y1 - y
+
+
+def _inherited(page: pikepdf.Dictionary, key: str) -> Any:
+    node: Any = page
+    for _ in range(64):  # a page tree deeper than this is a loop
+        if node is None:
+            return None
+        if key in node:
+            return node[key]
+        node = node.get("/Parent")
+    return None
+
+
+def _box(value: Any) -> tuple[float, float, float, float] | None:
+    try:
+        a, b, c, d = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return min(a, c), min(b, d), max(a, c), max(b, d)
+
+
+def _page(document: pikepdf.Pdf, index: int) -> _Page:
+    page = document.pages[index].obj
+    box = _box(_inherited(page, "/CropBox")) or _box(_inherited(page, "/MediaBox"))
+    if box is None:
+        box = (0.0, 0.0, 612.0, 792.0)  # what readers assume (US Letter) when it is missing
+    try:
+        rotate = int(_inherited(page, "/Rotate") or 0) % 360
+    except (TypeError, ValueError):
+        rotate = 0
+    return _Page(index, box, rotate if rotate in (0, 90, 180, 270) else 0)
+
+
+def _fields(nodes: Any, parent: str = "") -> Iterator[tuple[str, pikepdf.Dictionary]]:
+    """Every AcroForm field and widget with its fully qualified name."""
+    for node in nodes or []:
+        if not isinstance(node, pikepdf.Dictionary):
+            continue
+        part = str(node.get("/T", ""))
+        name = f"{parent}.{part}" if parent and part else part or parent
+        yield name, node
+        if "/Kids" in node:
+            yield from _fields(node["/Kids"], name)
+
+
+def _widget(document: pikepdf.Pdf, name: str) -> tuple[int, tuple[float, float, float, float]]:
+    """The page index and rectangle (user space) of the first widget of field `name`."""
+    acroform = document.Root.get("/AcroForm")
+    fields = acroform.get("/Fields") if isinstance(acroform, pikepdf.Dictionary) else None
+    found = [node for full, node in _fields(fields) if full == name]
+    widgets = [node for node in found if _box(node.get("/Rect")) is not None]
+    if not widgets:
+        if found:
+            raise CannotSign(f"The PDF field '{name}' has no place on a page.")
+        known = sorted({full for full, _ in _fields(fields) if full})
+        hint = f" (its fields: {', '.join(known[:20])})" if known else " (it has no form fields)"
+        raise CannotSign(f"This PDF has no field named '{name}'{hint}.")
+    widget = widgets[0]
+    rect = _box(widget.get("/Rect"))
+    assert rect is not None
+    for index, page in enumerate(document.pages):
+        annotations = page.obj.get("/Annots")
+        if isinstance(annotations, pikepdf.Array) and any(
+            a.is_indirect and widget.is_indirect and a.objgen == widget.objgen for a in annotations
+        ):
+            return index, rect
+    owner = widget.get("/P")
+    if owner is not None:
+        for index, page in enumerate(document.pages):
+            if page.obj.objgen == owner.objgen:
+                return index, rect
+    raise CannotSign(f"The PDF field '{name}' is on no page.")
+
+
+def _fit(
+    image: Image.Image, left: float, top: float, width: float, height: float
+) -> tuple[float, float, float, float]:
+    """The image's box inside the given one: as large as fits, aspect kept, centred."""
+    scale = min(width / image.width, height / image.height)
+    w, h = image.width * scale, image.height * scale
+    return left + (width - w) / 2, top + (height - h) / 2, w, h
+
+
+def _load_image(image_png: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(image_png))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise CannotSign(f"The signature image cannot be read ({exc}).") from None
+    if image.width < 1 or image.height < 1:
+        raise CannotSign("The signature image is empty.")
+    return image.convert("RGBA")
+
+
+def stamp(
+    pdf: bytes,
+    image_png: bytes,
+    *,
+    field: str | None = None,
+    page: int = -1,
+    left: float = 0,
+    top: float = 0,
+    width: float = 150,
+    height: float = 50,
+) -> bytes:
+    """`pdf` with the drawn signature image on a page: in the rectangle of the form field
+    `field` (a signature field or any other widget), else at `left`, `top` (points from the
+    top-left corner of the page as displayed) in a `width` x `height` box. `page` counts from
+    1, or from -1 for the last. The image keeps its proportions, centred in the box."""
+    if width <= 0 or height <= 0:
+        raise CannotSign("The signature box needs a positive width and height.")
+    writer = _writer(pdf)  # first, so that a file that is no PDF says so
+    image = _load_image(image_png)
+    try:
+        document = pikepdf.open(io.BytesIO(pdf))
+    except pikepdf.PdfError as exc:
+        raise CannotSign(f"This PDF cannot be read ({exc}).") from None
+    with document:
+        count = len(document.pages)
+        if field is not None:
+            index, rect = _widget(document, field)
+            target = _page(document, index)
+            corners = [target.to_display(x, y) for x in rect[0::2] for y in rect[1::2]]
+            left = min(x for x, _ in corners)
+            top = min(y for _, y in corners)
+            width = max(x for x, _ in corners) - left
+            height = max(y for _, y in corners) - top
+            if width <= 0 or height <= 0:
+                raise CannotSign(f"The PDF field '{field}' has no area to put a signature in.")
+        else:
+            if page == 0 or not -count <= page <= count:
+                raise CannotSign(
+                    f"This PDF has {count} page(s); page {page} does not exist "
+                    "(pages count from 1, or from -1 for the last)."
+                )
+            target = _page(document, page - 1 if page > 0 else count + page)
+    x, y, w, h = _fit(image, left, top, width, height)
+    # The image's unit square mapped to where it goes: (0,0) its bottom-left, as displayed.
+    origin = target.to_user(x, y + h)
+    right = target.to_user(x + w, y + h)
+    up = target.to_user(x, y)
+    matrix = (
+        right[0] - origin[0],
+        right[1] - origin[1],
+        up[0] - origin[0],
+        up[1] - origin[1],
+        origin[0],
+        origin[1],
+    )
+    name = "/FcSig" + secrets.token_hex(4)
+    image_ref = pil_image(image, writer)
+    xobjects = generic.DictionaryObject({generic.pdf_name(name): image_ref})  # type: ignore[no-untyped-call]
+    resources = generic.DictionaryObject({generic.pdf_name("/XObject"): xobjects})  # type: ignore[no-untyped-call]
+    # The page's own content is wrapped in q/Q so that a transformation it leaves behind
+    # cannot move or skew the image.
+    before = writer.add_object(generic.StreamObject(stream_data=b"q\n"))
+    drawing = b"\nQ\nq %s cm %s Do Q\n" % (
+        " ".join(f"{v:.4f}" for v in matrix).encode(),
+        name.encode(),
+    )
+    after = writer.add_object(generic.StreamObject(stream_data=drawing))
+    try:
+        writer.add_stream_to_page(target.index, before, prepend=True)  # type: ignore[no-untyped-call]
+        writer.add_stream_to_page(target.index, after, resources=resources)  # type: ignore[no-untyped-call]
+        out = io.BytesIO()
+        writer.write(out)  # type: ignore[no-untyped-call]
+    except (PdfError, KeyError, TypeError) as exc:
+        raise CannotSign(f"The signature cannot be put on this PDF ({exc}).") from None
+    return out.getvalue()
