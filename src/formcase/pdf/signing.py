@@ -92,17 +92,40 @@ def _asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
-def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
-    """An incremental writer on `pdf`, after the checks every operation here shares."""
+def _writer(pdf: bytes) -> tuple[IncrementalPdfFileWriter, bytes]:
+    """An incremental writer on `pdf` after the checks every operation here shares, and the
+    bytes it appends to: `pdf` itself, or `pdf` rewritten by qpdf when its structure is too
+    damaged for an incremental update (a cross-reference table missing or wrong)."""
     if b"%PDF-" not in pdf[:1024]:
         raise CannotSign("This file is not a PDF.")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise CannotSign(f"This PDF cannot be read ({exc}).") from None
+    except (PdfError, ValueError, KeyError, TypeError, IndexError):
+        pdf = _repaired(pdf)
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CannotSign(f"This PDF cannot be read ({exc}).") from None
     if writer.prev.encrypted:
         raise CannotSign("This PDF is encrypted; it cannot be signed.")
-    return writer
+    return writer, pdf
+
+
+def _repaired(pdf: bytes) -> bytes:
+    try:
+        with pikepdf.open(io.BytesIO(pdf)) as document:
+            if document.is_encrypted:
+                raise CannotSign("This PDF is encrypted; it cannot be signed.")
+            # qpdf writes /Size (which pyHanko needs) only when the trailer has one already;
+            # its value is recomputed on save.
+            document.trailer.Size = 0
+            out = io.BytesIO()
+            document.save(out)
+    except pikepdf.PasswordError:
+        raise CannotSign("This PDF is encrypted; it cannot be signed.") from None
+    except pikepdf.PdfError as exc:
+        raise CannotSign(f"This PDF cannot be read ({exc}).") from None
+    return out.getvalue()
 
 
 def seal(
@@ -117,7 +140,7 @@ def seal(
     """`pdf` with a PAdES-B-B signature (SHA-256, certificate embedded, no timestamp) in the
     signature field `field_name`: an existing empty one, else a new invisible one. Signatures
     already in the document stay valid: the new one is an incremental update."""
-    writer = _writer(pdf)
+    writer, _ = _writer(pdf)
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
         subfilter=SigSeedSubFilter.PADES,
@@ -285,6 +308,18 @@ def _load_image(image_png: bytes) -> Image.Image:
     return image.convert("RGBA")
 
 
+def _prepare_page(writer: IncrementalPdfFileWriter, index: int) -> None:
+    """Give a page without content or resources empty ones, for pyHanko to add to."""
+    page_ref, resources = writer.find_page_for_modification(index)  # type: ignore[no-untyped-call]
+    page = page_ref.get_object()
+    if "/Contents" not in page:
+        page[generic.pdf_name("/Contents")] = generic.ArrayObject()
+        writer.mark_update(page_ref)
+    if resources is None:
+        page[generic.pdf_name("/Resources")] = generic.DictionaryObject()  # type: ignore[no-untyped-call]
+        writer.mark_update(page_ref)
+
+
 def stamp(
     pdf: bytes,
     image_png: bytes,
@@ -302,7 +337,7 @@ def stamp(
     1, or from -1 for the last. The image keeps its proportions, centred in the box."""
     if width <= 0 or height <= 0:
         raise CannotSign("The signature box needs a positive width and height.")
-    writer = _writer(pdf)  # first, so that a file that is no PDF says so
+    writer, pdf = _writer(pdf)  # first, so that a file that is no PDF says so
     image = _load_image(image_png)
     try:
         document = pikepdf.open(io.BytesIO(pdf))
@@ -353,6 +388,7 @@ def stamp(
     )
     after = writer.add_object(generic.StreamObject(stream_data=drawing))
     try:
+        _prepare_page(writer, target.index)
         writer.add_stream_to_page(target.index, before, prepend=True)  # type: ignore[no-untyped-call]
         writer.add_stream_to_page(target.index, after, resources=resources)  # type: ignore[no-untyped-call]
         out = io.BytesIO()
