@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pikepdf
@@ -48,7 +49,7 @@ def with_field(pdf: bytes, name: str, page: int, box: tuple[int, int, int, int])
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     append_signature_field(writer, SigFieldSpec(name, on_page=page, box=box))
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
@@ -205,7 +206,7 @@ def test_a_pdf_without_cross_reference_table_is_repaired_first(material: Signing
 
 def test_what_cannot_be_signed(material: SigningMaterial) -> None:
     pdf = with_field(document(), "Signature", 0, (100, 100, 200, 150))
-    cases = [
+    cases: list[tuple[Callable[[], bytes], str]] = [
         (lambda: stamp(b"hello world", drawing()), "not a PDF"),
         (lambda: stamp(encrypted_pdf(), drawing()), "encrypted"),
         (lambda: seal(encrypted_pdf(), material, field_name="s", reason="r"), "encrypted"),

@@ -32,6 +32,7 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
@@ -42,6 +43,11 @@ SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 # An existing, visible signature field gets a blank appearance: the drawn signature `stamp`
 # put on the page shows through instead of pyHanko's text box.
 _BLANK_APPEARANCE = TextStampStyle(stamp_text="", border_width=0, background=None)
+
+
+# What `verify` asks of a signer's certificate: either usage that signs documents (pyHanko
+# alone would insist on non-repudiation).
+_SIGNING_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
 
 
 class CannotSign(ValueError):
@@ -165,7 +171,7 @@ def verify(pdf: bytes, trust_pem: str) -> list[SignatureCheck]:
     checks = []
     for embedded in reader.embedded_signatures:
         context = ValidationContext(trust_roots=[trusted], allow_fetching=False)
-        status = validate_pdf_signature(embedded, context)
+        status = validate_pdf_signature(embedded, context, key_usage_settings=_SIGNING_USAGE)
         checks.append(
             SignatureCheck(
                 field_name=embedded.field_name,

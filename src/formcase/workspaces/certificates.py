@@ -203,14 +203,15 @@ def read_pkcs12(data: bytes, password: bytes | None) -> SigningMaterial:
         raise CertificateError(
             f"The certificate is not valid before {certificate.not_valid_before_utc:%Y-%m-%d}."
         )
+    # Validators (pyHanko's among them) read a missing key usage as none that signs.
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         usage = None
-    if usage is not None and not (usage.digital_signature or usage.content_commitment):
+    if usage is None or not (usage.digital_signature or usage.content_commitment):
         raise CertificateError(
-            "The certificate's key usage allows neither digital signatures nor "
-            "non-repudiation; it cannot sign documents."
+            "The certificate's key usage must include digitalSignature or nonRepudiation "
+            "(contentCommitment) for it to sign documents."
         )
     return SigningMaterial(key=signing_key, certificate=certificate, chain=tuple(chain))
 
