@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 FORMCASE := $(VENV)/bin/formcase
-# Debian packages the tests need (none yet) and the benchmarks need.
-APT_TEST :=
+# Debian packages the tests need (a browser for the fill page, fonts for it and the PDFs) and
+# the benchmarks need.
+APT_TEST := chromium fonts-dejavu-core
 APT_BENCH := wrk qpdf curl
 export FORMCASE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export FORMCASE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15

@@ -19,6 +19,8 @@ from formcase.config import Settings
 from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
 from formcase.fill.endpoints import router as fill_router
+from formcase.fill.page import STATIC_PATH, fill_static
+from formcase.fill.page import router as fill_page_router
 from formcase.forms import service as forms
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(responses_router)
     app.include_router(v1)
     app.include_router(fill_router)
+    app.include_router(fill_page_router)
+    app.mount(STATIC_PATH, fill_static, name="fill-static")
     app.include_router(_health_router(settings))
     if settings.bench_floor:
         app.include_router(_floor_router())

@@ -1,0 +1,298 @@
+"""The contact's fill page in headless Chromium against a real `formcase serve`: a form is
+filled step by step (conditions, validation, a file, a drawn signature), reviewed and sent,
+and the API shows what the contact did. Screenshots of each screen go to
+test-artifacts/fill/ (phone and desktop sizes) for a person to look at."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from tests.attachments.samples import png
+from tests.conftest import IN_CI
+from tests.e2e.conftest import Formcase, free_port, last_line
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path(os.environ.get("FORMCASE_TEST_CHROMIUM", "/usr/bin/chromium"))
+BROWSER_TEMPLATE = Path(__file__).parents[1] / "fill" / "browser.yaml"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "fill"
+
+if not CHROMIUM.exists():
+    if IN_CI:
+        raise RuntimeError(f"{CHROMIUM} is missing: `make apt-test` installs Debian's chromium")
+    pytest.skip(
+        f"browser tests skipped: {CHROMIUM} is missing (apt-get install chromium)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    FilePayload,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1280, height=900)
+
+
+class Site:
+    """A served installation with a workspace, the browser template and an API token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def api(self, method: str, path: str, **options: Any) -> httpx.Response:
+        headers = {**self.headers, **options.pop("headers", {})}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **options)
+
+    def new_form(self, **body: Any) -> dict[str, Any]:
+        created = self.api("POST", "/v1/forms", json={"flow": {"slug": "browser"}, **body})
+        assert created.status_code == 201, created.text
+        form: dict[str, Any] = created.json()
+        return form
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request: pytest.FixtureRequest) -> Site:
+    runner: Formcase = request.getfixturevalue(
+        "formcase" if request.param == "sqlite" else "formcase_pg"
+    )
+    runner.run("db", "upgrade")
+    runner.run("workspace", "create", "acme", "--name", "Acme")
+    runner.run("workspace", "add-member", "boss@acme.example", "--workspace", "acme")
+    runner.run("template", "import", str(BROWSER_TEMPLATE), "--workspace", "acme")
+    token = last_line(runner.run("token", "create", "--workspace", "acme", "--name", "crm"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # links.fill must point at this server: the page is opened from the API's link.
+    runner.serve(port=port, env={"FORMCASE_PUBLIC_URL": url})
+    return Site(url, token)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # A CSP violation or a script error is a defect of the page; so is a missing script,
+    # style or image. (Refusal pages and refused API calls answer 4xx on purpose.)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400
+            and response.request.resource_type in ("script", "stylesheet", "image", "font")
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert errors == []
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def draw_signature(page: Page, selector: str) -> None:
+    box = page.locator(selector).bounding_box()
+    assert box is not None
+    left, top = box["x"] + 20, box["y"] + box["height"] * 0.6
+    page.mouse.move(left, top)
+    page.mouse.down()
+    for step in range(1, 25):
+        x = left + step * (box["width"] - 60) / 24
+        y = top - (box["height"] * 0.35) * abs(((step % 8) - 4) / 4)
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+
+
+def test_fill_a_form_from_the_link_to_the_pdf(site: Site, page: Page) -> None:
+    form = site.new_form(
+        user={"email": "ann@example.com", "given_name": "Ann"},
+        data={"name": "Ann Prefilled", "nickname": "Annie"},
+    )
+    page.goto(form["links"]["fill"])
+    expect(page.locator("#loading")).to_be_hidden()
+
+    # Step 1: the prefill is shown and editable; choosing "company" shows the VAT field and
+    # adds the company step; a required field left empty is refused in the page.
+    expect(page.locator("#f-name")).to_have_value("Ann Prefilled")
+    expect(page.locator("#progress-text")).to_have_text("Step 1 of 3")
+    expect(page.locator("#w-vat")).to_be_hidden()
+    page.get_by_label("A company").check()
+    expect(page.locator("#w-vat")).to_be_visible()
+    expect(page.locator("#w-nickname")).to_be_hidden()
+    expect(page.locator("#progress-text")).to_have_text("Step 1 of 4")
+    page.fill("#f-name", "")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#e-name")).to_have_text("This field is required.")
+    expect(page.locator("#f-name")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-name")).to_be_focused()
+    expect(page.locator("#error-summary")).to_be_visible()
+    expect(page.locator("#error-summary")).to_contain_text("VAT number")
+    shot(page, "phone-1-errors")
+    page.fill("#f-name", "Ann Smith")
+    page.fill("#f-email", "ann@example.com")
+    page.fill("#f-vat", "be0123")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#e-vat")).to_have_text("This is not in the expected format.")
+    page.fill("#f-vat", "BE0123456789")
+    shot(page, "phone-1-about")
+    page.get_by_role("button", name="Next").click()
+
+    # Step 2, shown because of step 1's answer.
+    expect(page.locator("#step-1-title")).to_have_text("Your company")
+    expect(page.locator("#progress-text")).to_have_text("Step 2 of 4")
+    page.fill("#f-company_name", "Acme <b>& Co</b>")
+    page.fill("#f-employees", "2.5")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#e-employees")).to_have_text("Enter a whole number.")
+    page.fill("#f-employees", "12")
+    shot(page, "phone-2-company")
+    page.get_by_role("button", name="Next").click()
+
+    # Step 3: a file, with its name and a preview once uploaded; a bad IBAN is refused.
+    expect(page.locator("#step-2-title")).to_have_text("Papers")
+    page.set_input_files(
+        "#f-id_card", files=[FilePayload(name="card.png", mimeType="image/png", buffer=png(60, 40))]
+    )
+    expect(page.locator("#w-id_card .file-name")).to_have_text("card.png")
+    expect(page.locator("#w-id_card img.thumb")).to_be_visible()
+    page.fill("#f-iban", "BE71 0961 2345 6768")
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#e-iban")).to_contain_text("valid IBAN")
+    page.fill("#f-iban", "be71 0961 2345 6769")
+    shot(page, "phone-3-papers")
+    page.get_by_role("button", name="Next").click()
+
+    # Step 4: the signature must be made before going on.
+    expect(page.locator("#step-3-title")).to_have_text("Signature")
+    page.get_by_label("I agree to the terms").check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#e-signature")).to_have_text("Please sign before you continue.")
+    page.locator("#w-signature .pad-sign").click()
+    expect(page.locator("#e-signature")).to_contain_text("Draw your signature")
+    draw_signature(page, "#w-signature canvas")
+    shot(page, "phone-4-drawn")
+    page.locator("#w-signature .pad-sign").click()
+    expect(page.locator("#w-signature .signed-text")).to_contain_text("Signed on")
+    expect(page.locator("#w-signature .sign-again")).to_be_visible()
+    shot(page, "phone-4-signed")
+    page.get_by_role("button", name="Next").click()
+
+    # The review lists every visible answer, not the hidden nickname.
+    review = page.locator("#review")
+    expect(review).to_be_visible()
+    for text in ("Ann Smith", "A company", "BE0123456789", "Acme <b>& Co</b>", "card.png"):
+        expect(review).to_contain_text(text)
+    expect(review).not_to_contain_text("Annie")
+    shot(page, "phone-5-review")
+    page.set_viewport_size(DESKTOP)
+    shot(page, "desktop-5-review")
+    page.set_viewport_size(PHONE)
+    page.get_by_role("button", name="Send my answers").click()
+    expect(page.locator("#done-title")).to_have_text("Thank you!")
+    shot(page, "phone-6-done")
+
+    # What the API says now.
+    fetched = site.api("GET", f"/v1/forms/{form['id']}").json()
+    assert fetched["status"] == "completed"
+    (response,) = fetched["responses"]
+    answers = response["data"]
+    assert "nickname" not in answers  # hidden when submitted: dropped
+    assert answers["name"] == "Ann Smith"
+    assert answers["kind"] == "company"
+    assert answers["employees"] == 12
+    assert answers["iban"] == "BE71096123456769"
+    assert answers["agree"] is True
+    assert answers["id_card"]
+    signatures = response.get("signatures")
+    assert signatures, f"no signatures in the form's response: {sorted(response)}"
+    document = site.api("GET", f"/v1/responses/{response['id']}").json()
+    assert document["data"]["attributes"]["data"] == answers
+    pdf = site.api("GET", f"/v1/responses/{response['id']}", headers={"Accept": "application/pdf"})
+    assert pdf.status_code == 200, pdf.text
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    for expected in ("Ann Smith", "Acme", "BE0123456789"):
+        assert expected in text, (expected, text[:2000])
+
+    # The link now says the form is complete.
+    page.goto(form["links"]["fill"])
+    expect(page.locator("h1")).to_have_text("Thank you, this form is complete")
+
+
+def test_switch_to_french_and_decline(site: Site, page: Page) -> None:
+    form = site.new_form(user={"email": "jo@example.com", "locale": "en"})
+    page.set_viewport_size(DESKTOP)
+    page.goto(form["links"]["fill"])
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.get_by_role("navigation", name="Language").get_by_role("link", name="Français").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("#step-0-title")).to_have_text("À propos de vous")
+    expect(page.locator("#progress-text")).to_have_text("Étape 1 sur 3")
+    expect(page.get_by_role("textbox", name="Nom complet (obligatoire)")).to_be_visible()
+    page.get_by_role("button", name="Suivant").click()
+    expect(page.locator("#e-name")).to_have_text("Ce champ est obligatoire.")
+    shot(page, "desktop-fr-errors")
+
+    # The choice of language is kept: the link alone now opens in French.
+    page.goto(form["links"]["fill"])
+    expect(page.locator("#step-0-title")).to_have_text("À propos de vous")
+
+    # Declining, by keyboard: the dialog takes focus, Escape closes it, then decline.
+    opener = page.get_by_role("button", name="Refuser ce formulaire")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Refuser ce formulaire ?")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#decline-reason")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    opener.click()
+    page.fill("#decline-reason", "Je ne suis plus client.")
+    shot(page, "desktop-fr-decline-dialog")
+    dialog.get_by_role("button", name="Refuser", exact=True).click()
+    expect(page.locator("#declined-title")).to_have_text("Vous avez refusé ce formulaire")
+    shot(page, "desktop-fr-declined")
+
+    fetched = site.api("GET", f"/v1/forms/{form['id']}").json()
+    assert fetched["status"] == "declined"
+    (response,) = fetched["responses"]
+    assert response["declined_at"] and response["user"]["locale"] == "fr"
+
+    page.goto(form["links"]["fill"])
+    expect(page.locator("h1")).to_have_text("Ce formulaire a été refusé")
