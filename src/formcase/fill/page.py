@@ -368,6 +368,9 @@ async def fill_page(
             for step, view in zip(template.steps, steps, strict=True)
         ],
     }
+    first = resume_step(template, data, response.step if response else None)
+    shown = [view.index for view in steps if view.visible]
+    position = shown.index(first) + 1 if first in shown else 1
     body = _render(
         "fill.html",
         request,
@@ -375,7 +378,8 @@ async def fill_page(
         languages.template,
         name=template.name,
         steps=steps,
-        first=resume_step(template, data, response.step if response else None),
+        first=first,
+        progress=(position, len(shown)),
         script_data=script_data,
     )
     return _html(body)
