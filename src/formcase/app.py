@@ -25,6 +25,7 @@ from formcase.forms import service as forms
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit.errors import error_response, install_error_handlers
 from formcase.responses.endpoints import router as responses_router
+from formcase.signatures.endpoints import router as signatures_router
 from formcase.storage import make_storage
 from formcase.templates.endpoints import router as templates_router
 from formcase.workspaces.endpoints import router as workspaces_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(forms_router)
     v1.include_router(attachments_router)
     v1.include_router(responses_router)
+    v1.include_router(signatures_router)
     app.include_router(v1)
     app.include_router(fill_router)
     app.include_router(fill_page_router)

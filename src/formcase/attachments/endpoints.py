@@ -7,6 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.attachments import service
+from formcase.attachments.models import Attachment
 from formcase.attachments.schemas import AttachmentOut, AttachmentWithData
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
@@ -115,12 +116,24 @@ async def get_attachment(
     accept = request.headers.get("accept", "")
     if "application/octet-stream" not in accept and attachment.type not in accept:
         return JSONBytes(await service.with_data(attachment, storage, settings.public_url))
-    download = service.download(attachment, storage, request)
+    return file_response(attachment, storage, request)
+
+
+def file_response(
+    attachment: Attachment,
+    storage: Storage,
+    request: Request,
+    *,
+    inline: bool = False,
+    media_type: str | None = None,
+) -> Response:
+    """A stored file as an HTTP answer: ranges, ETag, 304."""
+    download = service.download(attachment, storage, request, inline=inline)
     if download.body is None:
         return Response(status_code=download.status, headers=download.headers)
     return StreamingResponse(
         download.body,
         status_code=download.status,
         headers=download.headers,
-        media_type=attachment.type,
+        media_type=media_type or attachment.type,
     )

@@ -31,3 +31,9 @@ async def sizes_by_key(session: AsyncSession) -> dict[str, int]:
     """Every stored content the attachments point to, with its size."""
     rows = await session.execute(select(Attachment.sha256, Attachment.size).distinct())
     return {key: size for key, size in rows.all()}
+
+
+async def delete(session: AsyncSession, attachment: Attachment) -> None:
+    """The row only: the bytes may be shared (content-addressed); `storage gc` frees them."""
+    await session.delete(attachment)
+    await session.flush()

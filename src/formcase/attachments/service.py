@@ -238,13 +238,16 @@ class Download:
     body: AsyncIterator[bytes] | None
 
 
-def download(attachment: Attachment, storage: Storage, request: Request) -> Download:
-    """The bytes, or the part of them a `Range` asks for; 304 when the caller has them."""
+def download(
+    attachment: Attachment, storage: Storage, request: Request, *, inline: bool = False
+) -> Download:
+    """The bytes, or the part of them a `Range` asks for; 304 when the caller has them.
+    `inline`: for a browser to show (a document to read before signing), not save."""
     etag = f'"{attachment.sha256}"'
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(attachment.name),
+        "Content-Disposition": content_disposition(attachment.name, inline=inline),
         "Cache-Control": "private, max-age=0, must-revalidate",
     }
     if etag in request.headers.get("if-none-match", ""):
@@ -287,10 +290,12 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, max(start, end)
 
 
-def content_disposition(name: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact one in RFC 5987 form."""
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """`attachment` (or `inline`) with an ASCII fallback name and the exact one in RFC 5987
+    form."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 MERGE_LIMIT = 200  # attachments in one merged PDF

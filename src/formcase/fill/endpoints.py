@@ -4,13 +4,15 @@ refused all the same (a page elsewhere that learnt a link must not act for the c
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.attachments.endpoints import file_response
 from formcase.auth.ratelimit import RateLimiter
 from formcase.config import Settings
 from formcase.db.engine import get_session
@@ -144,3 +146,72 @@ async def decline(
     """Decline the form, with an optional reason."""
     reason = body.reason if body else None
     return JSONBytes(await service.decline(session, token, reason, client_of(request)))
+
+
+@router.get("/files/{attachment_id}", response_class=Response)
+async def get_uploaded_file(
+    token: str,
+    attachment_id: uuid.UUID,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+) -> Response:
+    """A file the contact uploaded to this form (to preview it)."""
+    attachment = await service.uploaded_file(session, token, attachment_id, client_of(request))
+    return file_response(attachment, storage, request, inline=True)
+
+
+@router.delete("/files/{element_key}/{attachment_id}")
+async def remove_uploaded_file(
+    token: str,
+    element_key: str,
+    attachment_id: uuid.UUID,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Take back a file uploaded to a field; answers the state."""
+    return JSONBytes(
+        await service.remove_file(session, token, element_key, attachment_id, client_of(request))
+    )
+
+
+@router.get("/documents/{element_key}/{index}", response_class=Response)
+async def get_document_to_sign(
+    token: str,
+    element_key: str,
+    index: int,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+) -> Response:
+    """A PDF a signature field asks the contact to sign (1 is its first document)."""
+    attachment = await service.document_to_sign(
+        session, token, element_key, index, client_of(request)
+    )
+    return file_response(attachment, storage, request, inline=True)
+
+
+class SignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(
+        max_length=3 * 1024 * 1024,
+        description="the drawn signature: a PNG data URL (data:image/png;base64,…)",
+    )
+
+
+@router.post("/signatures/{element_key}", status_code=201)
+async def sign(
+    token: str,
+    element_key: str,
+    body: SignBody,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+    storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Sign a signature field with a drawn image: its documents (or a signature sheet) are
+    stamped and sealed with the workspace's certificate. Signing again replaces it."""
+    signature = await service.sign(
+        session, token, element_key, body.image, storage, settings, client_of(request)
+    )
+    return JSONBytes(signature, status_code=201)

@@ -5,12 +5,14 @@ not count, and their values are dropped on submit; a completed response never ch
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from formcase.attachments import repository as attachments_repository
 from formcase.attachments import service as attachments
 from formcase.attachments.models import Attachment
 from formcase.attachments.schemas import Scope
@@ -26,6 +28,7 @@ from formcase.responses import repository as responses_repository
 from formcase.responses import service as responses
 from formcase.responses.models import Response
 from formcase.responses.service import Client
+from formcase.signatures import service as signatures
 from formcase.storage import Storage
 from formcase.templates import service as templates
 from formcase.templates.format import (
@@ -103,16 +106,42 @@ async def _response(
     return response
 
 
-def _state(form: Form, template: TemplateFile, response: Response) -> dict[str, Any]:
-    locale = response.locale if response.locale in (template.locales or [template.locale]) else None
+async def _state(
+    session: AsyncSession, form: Form, template: TemplateFile, response: Response
+) -> dict[str, Any]:
+    locales = template.locales or [template.locale]
+    locale = response.locale if response.locale in locales else None
+    chosen = locale or template.locale
+    files = await responses_repository.attachments_of(session, [response.id])
+    signed = (await signatures.for_responses(session, [response.id])).get(response.id, {})
+    uploads: dict[str, list[dict[str, Any]]] = {}
+    for file in files:
+        if file.element_key:
+            uploads.setdefault(file.element_key, []).append(
+                {"id": file.id, "name": file.name, "type": file.type, "size": file.size}
+            )
+    documents: dict[str, list[dict[str, Any]]] = {}
+    for _, element in template.elements():
+        if element.type is ElementType.SIGNATURE and element.documents and element.key:
+            found = await signatures.documents_of(session, element, response, template, chosen)
+            documents[element.key] = [
+                {
+                    "index": document.index,
+                    "name": document.name,
+                    "url": f"/f/{form.fill_token}/api/documents/{element.key}/{document.index}",
+                    "ready": document.attachment is not None,
+                }
+                for document in found
+            ]
     return {
         "form": {"id": form.id, "status": form.status, "redirect_url": form.redirect_url},
         "template": {
             "slug": form.flow_slug,
             "name": template.name,
             "locale": template.locale,
-            "locales": template.locales or [template.locale],
+            "locales": locales,
             "steps": [step.model_dump() for step in templates.steps_of(template, locale)],
+            "documents": documents,
         },
         "response": {
             "id": response.id,
@@ -121,6 +150,8 @@ def _state(form: Form, template: TemplateFile, response: Response) -> dict[str, 
             "visible_steps": [
                 s.id for s in template.steps if evaluate(s.visible_if, response.data)
             ],
+            "files": uploads,
+            "signatures": signed,
             "completed_at": response.completed_at,
             "declined_at": response.declined_at,
         },
@@ -141,7 +172,7 @@ async def open_form(
     if locale and locale != response.locale:
         response.locale = locale
     await session.commit()
-    return _state(form, template, response)
+    return await _state(session, form, template, response)
 
 
 async def save_step(
@@ -169,7 +200,7 @@ async def save_step(
     response.step = step_id
     responses.record(session, response, "saved", client)
     await session.commit()
-    return _state(form, template, response)
+    return await _state(session, form, template, response)
 
 
 def _visible_answers(
@@ -209,6 +240,7 @@ async def submit(session: AsyncSession, token: str, client: Client) -> dict[str,
     if problems:
         raise BadRequest("; ".join(problems) + ".")
     response.data = answers
+    await signatures.keep_only(session, response.id, set(answers))
     response.completed_at = utcnow()
     await _close(session, form, response, FormStatus.COMPLETED, client)
     return {"completed_at": response.completed_at, "redirect_url": form.redirect_url}
@@ -299,3 +331,97 @@ async def upload_file(
     responses.record(session, response, "saved", client)
     await session.commit()
     return attachments.to_document(attachment, settings.public_url)
+
+
+async def _uploaded(
+    session: AsyncSession, response: Response, attachment_id: uuid.UUID
+) -> Attachment:
+    """A file the contact uploaded to this response (nobody else's)."""
+    attachment = await attachments_repository.get(session, attachment_id)
+    if attachment is None or attachment.response_id != response.id or not attachment.element_key:
+        raise NotFound(f"No file {attachment_id} was uploaded to this form.")
+    return attachment
+
+
+async def uploaded_file(
+    session: AsyncSession, token: str, attachment_id: uuid.UUID, client: Client
+) -> Attachment:
+    form, _ = await fillable(session, token)
+    response = await _response(session, form, client, None)
+    attachment = await _uploaded(session, response, attachment_id)
+    await session.commit()
+    return attachment
+
+
+async def remove_file(
+    session: AsyncSession, token: str, element_key: str, attachment_id: uuid.UUID, client: Client
+) -> dict[str, Any]:
+    """Take back an uploaded file: out of the response's data, and the attachment deleted."""
+    form, template = await fillable(session, token)
+    response = await _response(session, form, client, None)
+    attachment = await _uploaded(session, response, attachment_id)
+    if attachment.element_key != element_key:
+        raise NotFound(f"File {attachment_id} was not uploaded to '{element_key}'.")
+    current = response.data.get(element_key)
+    data = dict(response.data)
+    if isinstance(current, list):
+        data[element_key] = [item for item in current if item != str(attachment_id)]
+    elif current == str(attachment_id):
+        data.pop(element_key)
+    response.data = data
+    await attachments_repository.delete(session, attachment)
+    responses.record(session, response, "saved", client)
+    await session.commit()
+    return await _state(session, form, template, response)
+
+
+def _signature_element(template: TemplateFile, element_key: str) -> Element:
+    element = template.element(element_key)
+    if element is None:
+        raise NotFound(f"This form has no field '{element_key}'.")
+    if element.type is not ElementType.SIGNATURE:
+        raise BadRequest(f"'{element_key}' is a {element.type} field, not a signature field.")
+    return element
+
+
+async def document_to_sign(
+    session: AsyncSession,
+    token: str,
+    element_key: str,
+    index: int,
+    client: Client,
+) -> Attachment:
+    """The PDF a signature element asks the contact to sign, to read before signing."""
+    form, template = await fillable(session, token)
+    element = _signature_element(template, element_key)
+    response = await _response(session, form, client, None)
+    locale = response.locale or template.locale
+    found = await signatures.documents_of(session, element, response, template, locale)
+    document = next((d for d in found if d.index == index), None)
+    if document is None:
+        raise NotFound(f"'{element_key}' has no document {index}.")
+    if document.attachment is None:
+        raise Conflict(f"'{document.name}' is not there yet: upload it first.")
+    await session.commit()
+    return document.attachment
+
+
+async def sign(
+    session: AsyncSession,
+    token: str,
+    element_key: str,
+    image: str,
+    storage: Storage,
+    settings: Settings,
+    client: Client,
+) -> dict[str, Any]:
+    """The contact signs a signature element with the image they drew."""
+    form, template = await fillable(session, token)
+    element = _signature_element(template, element_key)
+    response = await _response(session, form, client, None)
+    signature = await signatures.sign(
+        session, storage, settings, form, template, response, element, image, client
+    )
+    responses.record(session, response, "signed", client)
+    await session.commit()
+    return signatures.document(signature, await signatures.signed_file(session, signature))

@@ -8,15 +8,33 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.attachments import repository as attachments_repository
 from formcase.attachments import service as attachments
 from formcase.attachments.models import Attachment
 from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.forms import repository as forms_repository
 from formcase.kit.errors import Forbidden, NotFound
 from formcase.kit.time import utcnow
+from formcase.pdf.response import (
+    EventEntry,
+    FileEntry,
+    ResponseDocument,
+    SignatureEntry,
+    response_pdf,
+)
 from formcase.responses import repository
 from formcase.responses.models import Response, ResponseEvent
+from formcase.signatures import repository as signatures_repository
+from formcase.signatures import service as signatures
+from formcase.storage import Storage
+from formcase.templates import service as templates
+from formcase.templates.models import FormTemplateVersion
+from formcase.workspaces import certificates
+from formcase.workspaces import repository as workspaces_repository
 
 
 @dataclass(frozen=True)
@@ -60,7 +78,11 @@ def _user(response: Response, form: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(
-    response: Response, form: dict[str, Any], files: list[Attachment], public_url: str
+    response: Response,
+    form: dict[str, Any],
+    files: list[Attachment],
+    public_url: str,
+    signed: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """A response as the form object carries it (`responses[]`)."""
     by_element: dict[str, list[str]] = {}
@@ -75,7 +97,7 @@ def summary(
         "data": response.data,
         "user": _user(response, form),
         "attachments": [attachments.to_document(file, public_url) for file in files],
-        "signatures": {},
+        "signatures": signed,  # element key -> the signature (as GET /v1/signatures/{id})
         "files": by_element,
     }
 
@@ -86,12 +108,14 @@ async def summaries(
     """The responses of each of these form documents, by form id."""
     by_id = {form["id"]: form for form in forms}
     responses = await repository.for_forms(session, list(by_id))
-    files = await repository.attachments_of(session, [r.id for r in responses])
+    ids = [r.id for r in responses]
+    files = await repository.attachments_of(session, ids)
+    signed = await signatures.for_responses(session, ids)
     result: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for response in responses:
         own = [file for file in files if file.response_id == response.id]
         result.setdefault(response.form_id, []).append(
-            summary(response, by_id[response.form_id], own, public_url)
+            summary(response, by_id[response.form_id], own, public_url, signed.get(response.id, {}))
         )
     return result
 
@@ -145,3 +169,72 @@ def document(
             ),
         ],
     }
+
+
+async def pdf_document(
+    session: AsyncSession, response: Response, storage: Storage
+) -> ResponseDocument:
+    """Everything the response's PDF shows: its form and template version, files,
+    signatures with their drawn images, and audit trail."""
+    form = await forms_repository.get(session, response.form_id)
+    assert form is not None  # a response goes with its form (ON DELETE CASCADE)
+    version = await session.get(FormTemplateVersion, form["template_version_id"])
+    assert version is not None
+    workspace = await workspaces_repository.by_id(session, response.workspace_id)
+    assert workspace is not None
+    files = await repository.attachments_of(session, [response.id])
+    by_id = {file.id: file for file in files}
+    signed = []
+    for signature in await signatures_repository.for_responses(session, [response.id]):
+        image = by_id.get(signature.image_id) or await attachments_repository.get(
+            session, signature.image_id
+        )
+        signed.append(
+            SignatureEntry(
+                key=signature.key,
+                name=signature.name,
+                signer_name=signature.signer_name,
+                signer_email=signature.signer_email,
+                signed_at=signature.created_at,
+                ip=signature.ip,
+                user_agent=signature.user_agent,
+                sha256=signature.sha256,
+                documents=[str(d.get("name", "")) for d in signature.documents],
+                image_png=await attachments.read_bytes(storage, image) if image else None,
+            )
+        )
+    names = (form["user_given_name"], form["user_family_name"])
+    return ResponseDocument(
+        workspace=workspace.name,
+        template=templates.definition(version),
+        locale=response.locale or form["user_locale"],
+        form_id=response.form_id,
+        response_id=response.id,
+        created_at=response.created_at,
+        updated_at=response.updated_at,
+        completed_at=response.completed_at,
+        declined_at=response.declined_at,
+        decline_reason=response.decline_reason,
+        contact_name=" ".join(part for part in names if part) or None,
+        contact_email=form["user_email"],
+        data=response.data,
+        files=[
+            FileEntry(id=f.id, name=f.name, type=f.type, size=f.size, sha256=f.sha256)
+            for f in files
+        ],
+        signatures=signed,
+        events=[
+            EventEntry(kind=e.kind, step=e.step, at=e.at, ip=e.ip, user_agent=e.user_agent)
+            for e in await repository.events_of(session, response.id)
+        ],
+    )
+
+
+async def pdf(
+    session: AsyncSession, response: Response, storage: Storage, settings: Settings
+) -> bytes:
+    """GET /v1/responses/{id} as application/pdf: rendered and sealed in a worker thread."""
+    # The certificate first: on SQLite, making one for an older workspace writes.
+    material = await certificates.signing_material(session, response.workspace_id, settings)
+    document = await pdf_document(session, response, storage)
+    return await anyio.to_thread.run_sync(response_pdf, document, material)

@@ -38,3 +38,8 @@ async def of_element(session: AsyncSession, response_id: uuid.UUID, key: str) ->
 
 def add(session: AsyncSession, signature: Signature) -> None:
     session.add(signature)
+
+
+async def delete(session: AsyncSession, signature: Signature) -> None:
+    await session.delete(signature)
+    await session.flush()
