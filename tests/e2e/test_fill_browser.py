@@ -81,16 +81,19 @@ def site(request: pytest.FixtureRequest) -> Site:
     return Site(url, token)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(site: Site) -> Iterator[Page]:
+    """A phone-sized page. Playwright's sync API keeps an event loop running while it is up,
+    so it starts after `site` (whose PostgreSQL set-up and tear-down run their own loop)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield from _checked_page(browser)
+        finally:
+            browser.close()
+
+
+def _checked_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
     page = context.new_page()
     errors: list[str] = []

@@ -221,7 +221,7 @@ async def test_every_element_type(client: httpx.AsyncClient, everything: Tenant)
     assert "Accepted: PNG, JPEG. At most 2 MB per file." in page.text
     # The signature: a drawing area, a typed alternative with its label, and two buttons.
     assert "Signature" in page.text
-    assert page.find("canvas")[0]["aria-label"].startswith("Signature area")
+    assert str(page.one("canvas")["aria-label"]).startswith("Signature area")
     assert page.one("input", id="n-signed")["type"] == "text"
     assert '<label for="n-signed"' in answer.text
     assert ">Clear</button>" in answer.text and ">Sign</button>" in answer.text
