@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from formcase.fill.i18n import TEXTS
 from formcase.fill.page import STATIC_DIR
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant
@@ -381,3 +382,21 @@ async def test_refusal_pages(
     assert "Thank you, this form is complete" in english.text
     unknown = await client.get("/f/nope", headers={"Accept-Language": "nl-BE,nl;q=0.9"})
     assert "Er is geen formulier op deze link" in unknown.text
+
+
+def test_every_text_in_every_language() -> None:
+    """fill.js and the templates only use texts that exist, and each language has them all,
+    with the same placeholders."""
+    english = TEXTS["en"]
+    for code, texts in TEXTS.items():
+        assert set(texts) == set(english), code
+        for key, text in texts.items():
+            assert set(re.findall(r"\{\w+\}", text)) == set(re.findall(r"\{\w+\}", english[key]))
+        assert len(texts["months"].split(",")) == 12
+    script = (STATIC_DIR / "fill.js").read_text()
+    used = set(re.findall(r"\bT\.(\w+)", script)) | set(re.findall(r'T\["(\w+)"\]', script))
+    templates = Path(STATIC_DIR.parent / "templates")
+    for template in templates.glob("*.html"):
+        used |= set(re.findall(r"\bt\.(\w+)", template.read_text()))
+    assert used - set(english) == set()
+    assert {"err_required", "sig_sign", "decline_confirm", "submit"} <= used

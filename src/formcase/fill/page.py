@@ -377,6 +377,7 @@ async def fill_page(
         languages,
         languages.template,
         name=template.name,
+        brand=False,  # the form's name is the page's heading
         steps=steps,
         first=first,
         progress=(position, len(shown)),
@@ -417,6 +418,7 @@ async def _refusal(
         languages,
         languages.page,  # every text on it is the page's own
         name=template.name if template else "",
+        brand=True,
         reason=reason or "other",
         title=title,
         text=text,

@@ -168,7 +168,11 @@
   // What is typed in the page counts at once, for the conditions and the review.
   function readAll() {
     for (const element of elements.values()) {
-      if (TYPED.has(element.type) && wrapper(element.key)) data[element.key] = readValue(element);
+      if (!TYPED.has(element.type) || !wrapper(element.key)) continue;
+      const value = readValue(element);
+      // An untouched empty field stays absent, as on the server ("defined" tells them apart).
+      if ((value === false || isEmpty(value)) && !own(data, element.key)) continue;
+      data[element.key] = value;
     }
   }
 
@@ -1128,6 +1132,11 @@
         };
         pad.canvas.addEventListener("pointerdown", started);
         pad.typed.addEventListener("input", started);
+        pad.typed.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter") return;
+          event.preventDefault(); // Enter in the name signs; it does not go to the next step
+          sign(element);
+        });
         box.querySelector(".pad-clear").addEventListener("click", () => {
           pad.clear();
           setError(element, null);
