@@ -289,3 +289,22 @@ async def test_cross_site_requests_are_refused(client: httpx.AsyncClient, survey
         own = await client.post(api(form, "state"), headers={"Origin": origin})
         assert own.status_code == 200, own.text
     assert (await client.post(api(form, "state"))).status_code == 200  # not a browser
+
+
+async def test_the_contact_chooses_the_language(
+    client: httpx.AsyncClient, surveyed: Tenant
+) -> None:
+    form = await new_form(client, surveyed, user={"email": "jo@x.example", "locale": "fr"})
+    english = (await client.post(api(form, "state?locale=en"))).json()
+    assert english["template"]["steps"][0]["title"] == "About you"
+    assert english["user"]["locale"] == "en"
+    # The choice sticks: the next visit without ?locale= is in English too.
+    again = (await client.post(api(form, "state"))).json()
+    assert again["template"]["steps"][0]["title"] == "About you"
+    # A language the template has no texts in is kept (the page's own texts exist in it);
+    # the template's texts fall back to its default language.
+    dutch = (await client.post(api(form, "state?locale=nl"))).json()
+    assert dutch["user"]["locale"] == "nl"
+    assert dutch["template"]["steps"][0]["title"] == "About you"
+    fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
+    assert fetched["responses"][0]["user"]["locale"] == "nl"
