@@ -5,6 +5,7 @@ test-artifacts/fill/ (phone and desktop sizes) for a person to look at."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import Iterator
@@ -15,9 +16,15 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
+from formcase.auth import service as tokens
+from formcase.config import Settings
+from formcase.db.engine import Database
+from formcase.db.migrate import upgrade
+from formcase.templates import service as templates
+from formcase.workspaces import service as workspaces
 from tests.attachments.samples import pdf, png
 from tests.conftest import IN_CI
-from tests.e2e.conftest import Formcase, free_port, last_line
+from tests.e2e.conftest import Formcase, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -71,17 +78,39 @@ def site(request: pytest.FixtureRequest) -> Site:
     runner: Formcase = request.getfixturevalue(
         "formcase" if request.param == "sqlite" else "formcase_pg"
     )
-    runner.run("db", "upgrade")
-    runner.run("workspace", "create", "acme", "--name", "Acme")
-    runner.run("workspace", "add-member", "boss@acme.example", "--workspace", "acme")
-    for template in TEMPLATES:
-        runner.run("template", "import", str(template), "--workspace", "acme")
-    token = last_line(runner.run("token", "create", "--workspace", "acme", "--name", "crm"))
+    token = _populate(runner.env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # links.fill must point at this server: the page is opened from the API's link.
     runner.serve(port=port, env={"FORMCASE_PUBLIC_URL": url})
     return Site(url, token)
+
+
+def _populate(env: dict[str, str]) -> str:
+    """A workspace with the templates and a token, in the database the server will use.
+    Made in-process: each `formcase` command costs seconds of imports, and test_server.py
+    already goes through the CLI as a new user does."""
+    settings = Settings(
+        data_dir=Path(env["FORMCASE_DATA_DIR"]),
+        database_url=env.get("FORMCASE_DATABASE_URL"),
+        redis_url=None,
+    )
+    upgrade(settings)
+
+    async def populate() -> str:
+        database = Database(settings)
+        try:
+            async with database.sessionmaker() as session:
+                workspace = await workspaces.create(session, "acme", "Acme")
+                await workspaces.add_member(session, workspace, "boss@acme.example")
+                for path in TEMPLATES:
+                    await templates.publish(session, "acme", templates.read_file(path))
+                _, secret = await tokens.create_token(session, "crm", ["acme"])
+                return secret
+        finally:
+            await database.dispose()
+
+    return asyncio.run(populate())
 
 
 @pytest.fixture
@@ -220,7 +249,14 @@ def test_fill_a_form_from_the_link_to_the_pdf(site: Site, page: Page) -> None:
     # The review lists every visible answer, not the hidden nickname.
     review = page.locator("#review")
     expect(review).to_be_visible()
-    for text in ("Ann Smith", "A company", "BE0123456789", "Acme <b>& Co</b>", "card.png"):
+    for text in (
+        "Ann Smith",
+        "A company",
+        "BE0123456789",
+        "Acme <b>& Co</b>",
+        "card.png",
+        "BE71 0961 2345 6769",
+    ):
         expect(review).to_contain_text(text)
     expect(review).not_to_contain_text("Annie")
     shot(page, "phone-5-review")
@@ -256,6 +292,7 @@ def test_fill_a_form_from_the_link_to_the_pdf(site: Site, page: Page) -> None:
     # The link now says the form is complete.
     page.goto(form["links"]["fill"])
     expect(page.locator("h1")).to_have_text("Thank you, this form is complete")
+    shot(page, "phone-7-complete")
 
 
 def test_switch_to_french_and_decline(site: Site, page: Page) -> None:
@@ -277,6 +314,7 @@ def test_switch_to_french_and_decline(site: Site, page: Page) -> None:
     # The choice of language is kept: the link alone now opens in French.
     page.goto(form["links"]["fill"])
     expect(page.locator("#step-0-title")).to_have_text("À propos de vous")
+    expect(page.locator("#loading")).to_be_hidden()
 
     # Declining, by keyboard: the dialog takes focus, Escape closes it, then decline.
     opener = page.get_by_role("button", name="Refuser ce formulaire")

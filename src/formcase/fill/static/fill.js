@@ -718,6 +718,7 @@
     if (element.type === "choices") return labelOf(value);
     if (element.type === "multiple_choice") return value.map(labelOf).join(", ");
     if (element.type === "date") return localDate(value);
+    if (element.type === "iban") return value.replace(/(.{4})(?=.)/g, "$1 "); // as printed
     return String(value);
   }
 
