@@ -362,6 +362,15 @@ def test_sign_an_uploaded_pdf(site: Site, page: Page) -> None:
     documents = page.locator("#w-signature .documents")
     expect(documents).to_contain_text("“Your contract” will be ready once you have uploaded")
     page.get_by_role("button", name="Back").click()
+    # A wrong file taken back, then the right one.
+    page.set_input_files(
+        "#f-contract",
+        files=[FilePayload(name="wrong.pdf", mimeType="application/pdf", buffer=pdf(300))],
+    )
+    expect(page.locator("#w-contract .file-name")).to_have_text("wrong.pdf")
+    page.get_by_role("button", name="Remove “wrong.pdf”").click()
+    expect(page.locator("#w-contract .status")).to_have_text("“wrong.pdf” was removed.")
+    expect(page.locator("#w-contract .files li")).to_have_count(0)
     page.set_input_files(
         "#f-contract",
         files=[FilePayload(name="contract.pdf", mimeType="application/pdf", buffer=pdf(595))],
@@ -393,6 +402,7 @@ def test_sign_an_uploaded_pdf(site: Site, page: Page) -> None:
     shot(page, "phone-contract-signed")
     page.get_by_role("button", name="Next").click()
     expect(page.locator("#review")).to_contain_text("contract.pdf")
+    expect(page.locator("#review")).not_to_contain_text("wrong.pdf")
     page.get_by_role("button", name="Send my answers").click()
     expect(page.locator("#done-title")).to_be_visible()
 
