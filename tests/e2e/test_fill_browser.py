@@ -172,6 +172,21 @@ def draw_signature(page: Page, selector: str) -> None:
     page.mouse.up()
 
 
+def inked(page: Page, selector: str) -> int:
+    """How many pixels of a canvas are drawn on."""
+    count: int = page.evaluate(
+        """(selector) => {
+            const canvas = document.querySelector(selector);
+            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+            let inked = 0;
+            for (let i = 3; i < pixels.data.length; i += 4) if (pixels.data[i]) inked++;
+            return inked;
+        }""",
+        selector,
+    )
+    return count
+
+
 def test_fill_a_form_from_the_link_to_the_pdf(site: Site, page: Page) -> None:
     form = site.new_form(
         user={"email": "ann@example.com", "given_name": "Ann"},
@@ -389,6 +404,21 @@ def test_sign_an_uploaded_pdf(site: Site, page: Page) -> None:
     page.set_viewport_size(DESKTOP)
     shot(page, "desktop-contract-sign")
     page.set_viewport_size(PHONE)
+    # A finger draws (touch events, as a phone sends them); Clear wipes it.
+    canvas = page.locator("#w-signature canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    touch = page.context.new_cdp_session(page)
+    scrolled = page.evaluate("window.scrollY")
+    points = [(box["x"] + 30 + i * 12, box["y"] + 100 - i * 4) for i in range(20)]
+    for kind, (x, y) in [("touchStart", points[0])] + [("touchMove", p) for p in points[1:]]:
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert inked(page, "#w-signature canvas") > 100
+    assert page.evaluate("window.scrollY") == scrolled  # the finger drew, it did not scroll
+    page.get_by_role("button", name="Clear").click()
+    assert inked(page, "#w-signature canvas") == 0
     # Signed by keyboard alone: the typed name is drawn on the pad, then Tab to Sign.
     page.locator("#n-signature").focus()
     page.keyboard.type("Bo Example")
