@@ -232,7 +232,17 @@ def test_fill_a_form_from_the_link_to_the_pdf(site: Site, page: Page) -> None:
     shot(page, "phone-2-company")
     page.get_by_role("button", name="Next").click()
 
-    # Step 3: a file, with its name and a preview once uploaded; a bad IBAN is refused.
+    # Step 3. Reopened, the page resumes here with what was saved.
+    expect(page.locator("#step-2")).to_be_visible()
+    page.reload()
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("#step-2")).to_be_visible()
+    expect(page.locator("#progress-text")).to_have_text("Step 3 of 4")
+    page.get_by_role("button", name="Back").click()
+    expect(page.locator("#f-company_name")).to_have_value("Acme <b>& Co</b>")
+    page.get_by_role("button", name="Next").click()
+
+    # A file, with its name and a preview once uploaded; a bad IBAN is refused.
     expect(page.locator("#step-2-title")).to_have_text("Papers")
     page.set_input_files(
         "#f-id_card", files=[FilePayload(name="card.png", mimeType="image/png", buffer=png(60, 40))]

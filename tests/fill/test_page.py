@@ -295,6 +295,24 @@ async def test_opening_the_page_changes_nothing(
     assert fetched["updated_at"] == form["updated_at"]
 
 
+async def test_the_page_reopens_where_the_contact_stopped(
+    client: httpx.AsyncClient, everything: Tenant
+) -> None:
+    form = await new_form(client, everything, user={"email": "an@example.com"})
+    page = Page((await client.get(path_of(form))).text)
+    assert [s["id"] for s in page.find("section") if "hidden" not in s] == ["step-0"]
+    await client.post(path_of(form) + "/api/state")
+    saved = await client.post(
+        path_of(form) + "/api/steps/typed", json={"data": {"full_name": "Bo", "age": 7}}
+    )
+    assert saved.status_code == 200, saved.text
+    page = Page((await client.get(path_of(form))).text)
+    assert [s["id"] for s in page.find("section") if "hidden" not in s] == ["step-1"]
+    assert "Step 2 of 3" in page.text
+    assert page.one("input", id="f-full_name")["value"] == "Bo"  # the saved answers
+    assert page.one("input", id="f-age")["value"] == "7"
+
+
 async def test_security_headers(client: httpx.AsyncClient, everything: Tenant) -> None:
     form = await new_form(client, everything, user={"email": "an@example.com"})
     for path in (path_of(form), "/f/no-such-link"):
