@@ -5,14 +5,15 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 FORMCASE := $(VENV)/bin/formcase
-# Debian packages the tests need (a browser for the fill page, fonts for it and the PDFs) and
-# the benchmarks need.
-APT_TEST := chromium fonts-dejavu-core
+# Debian packages formcase needs to run (WeasyPrint's text layout and fonts, for PDFs), the
+# tests need besides (a browser for the fill page) and the benchmarks need.
+APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+APT_TEST := chromium
 APT_BENCH := wrk qpdf curl
 export FORMCASE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export FORMCASE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install serve test lint typecheck pytest bench apt-test apt-bench clean
+.PHONY: install serve test lint typecheck pytest bench apt-run apt-test apt-bench clean
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -24,7 +25,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
-serve: install
+serve: install apt-run
 	$(FORMCASE) db upgrade
 	$(FORMCASE) demo
 	$(FORMCASE) serve
@@ -38,7 +39,10 @@ define apt_install
 	fi
 endef
 
-apt-test:
+apt-run:
+	$(call apt_install,$(APT_RUN))
+
+apt-test: apt-run
 	$(call apt_install,$(APT_TEST))
 
 apt-bench:
