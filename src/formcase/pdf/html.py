@@ -31,11 +31,12 @@ def data_uri(content: bytes, media_type: str = "image/png") -> str:
     return f"data:{media_type};base64,{base64.b64encode(content).decode()}"
 
 
-def when(value: datetime | None) -> str:
-    """A moment as every document here writes it: UTC, to the second, with its zone."""
+def when(value: datetime | None, zone: bool = True) -> str:
+    """A moment as every document here writes it: UTC, to the second, with its zone unless
+    a column heading says it."""
     if value is None:
         return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" + (" UTC" if zone else ""))
 
 
 def size(count: int) -> str:

@@ -19,6 +19,9 @@ from formcase.pdf.signing import SigningMaterial, seal
 from formcase.templates.format import Element, ElementType, TemplateFile, localise
 
 FIELD_NAME = "formcase-response"
+# An answer longer than this is cut in the PDF (the JSON has it whole): a few pages of text,
+# which WeasyPrint lays out in about a second.
+MAX_ANSWER = 20_000
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -39,6 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_questions": "No questions in this step.",
         "no_steps": "No step is shown for these answers.",
         "yes": "Yes",
+        "truncated": "… {count} more characters (the whole answer is in the JSON)",
         "no": "No",
         "files": "Files",
         "file_name": "Name",
@@ -86,6 +90,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_questions": "Aucune question dans cette étape.",
         "no_steps": "Aucune étape n'est affichée pour ces réponses.",
         "yes": "Oui",
+        "truncated": "… {count} caractères de plus (la réponse entière est dans le JSON)",
         "no": "Non",
         "files": "Fichiers",
         "file_name": "Nom",
@@ -133,6 +138,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_questions": "Geen vragen in deze stap.",
         "no_steps": "Voor deze antwoorden wordt geen stap getoond.",
         "yes": "Ja",
+        "truncated": "… nog {count} tekens (het volledige antwoord staat in de JSON)",
         "no": "Nee",
         "files": "Bestanden",
         "file_name": "Naam",
@@ -245,11 +251,11 @@ def _answer(
     locale: str,
     texts: dict[str, str],
 ) -> dict[str, Any]:
-    """One question and its answer as the template shows it: `values` (None when not
-    answered), or `signature` for a signature element that was signed."""
+    """One question and its answer as the template shows it: `shown`, the answer as text
+    (None when not answered), or `signature` for a signature element that was signed."""
     default = document.template.locale
     label = localise(element.label, locale, default) or element.key or ""
-    answer: dict[str, Any] = {"label": label, "values": None, "signature": None}
+    answer: dict[str, Any] = {"label": label, "shown": None, "signature": None}
     if element.type is ElementType.SIGNATURE:
         signed = next((s for s in document.signatures if s.key == element.key), None)
         if signed is not None:
@@ -275,8 +281,15 @@ def _answer(
         values = [names.get(str(item), item) for item in items]
     else:
         values = [value]
-    answer["values"] = [_plain(item) for item in values]
+    answer["shown"] = [_clip(_plain(item), texts) for item in values]
     return answer
+
+
+def _clip(text: str, texts: dict[str, str]) -> str:
+    if len(text) <= MAX_ANSWER:
+        return text
+    rest = texts["truncated"].format(count=len(text) - MAX_ANSWER)
+    return f"{text[:MAX_ANSWER]} {rest}"
 
 
 def context(document: ResponseDocument) -> dict[str, Any]:
@@ -325,7 +338,7 @@ def context(document: ResponseDocument) -> dict[str, Any]:
         "updated_at": document.updated_at,
         "completed_at": document.completed_at,
         "declined_at": document.declined_at,
-        "decline_reason": document.decline_reason,
+        "decline_reason": document.decline_reason and _clip(document.decline_reason, texts),
         "steps": steps,
         "files": document.files,
         "signatures": [

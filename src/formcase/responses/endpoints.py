@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
@@ -10,30 +10,58 @@ from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.db.engine import get_session
 from formcase.forms import service as forms
-from formcase.kit.dependencies import settings_of
-from formcase.kit.errors import APIError
+from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.responses import JSONBytes
 from formcase.responses import repository, service
+from formcase.storage import Storage
 
 router = APIRouter(tags=["responses"])
 
 
-class NotAcceptable(APIError):
-    status_code = 406
+JSON_TYPES = ("application/json", "application/vnd.api+json")
 
 
-@router.get("/responses/{response_id}")
+def wants_pdf(accept: str) -> bool:
+    """Whether the Accept header asks for application/pdf before JSON (by q-value; a tie
+    goes to the PDF, which was named)."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = max(weights.get(media.lower(), 0.0), weight)
+    pdf = weights.get("application/pdf", 0.0)
+    return pdf > 0 and pdf >= max((weights.get(kind, 0.0) for kind in JSON_TYPES), default=0.0)
+
+
+@router.get(
+    "/responses/{response_id}",
+    responses={200: {"content": {"application/pdf": {}}, "description": "JSON:API or PDF"}},
+)
 async def get_response(
     response_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
-) -> JSONBytes:
-    """The response as a JSON:API document, with its form and attachments in `included`."""
-    if "application/pdf" in request.headers.get("accept", ""):
-        raise NotAcceptable("Response PDFs are not built yet; ask for Accept: application/json.")
+    storage: Storage = Depends(storage_of),
+) -> Response:
+    """The response as a JSON:API document, with its form and attachments in `included`;
+    with `Accept: application/pdf`, as a PDF sealed with the workspace's certificate."""
     response = await service.granted(session, principal, response_id)
+    if wants_pdf(request.headers.get("accept", "")):
+        content = await service.pdf(session, response, storage, settings)
+        return Response(
+            content,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="response-{response.id}.pdf"'},
+        )
     form = await forms.get(session, principal, response.form_id, settings)
     files = await repository.attachments_of(session, [response.id])
     return JSONBytes(service.document(response, form, files, settings.public_url))

@@ -56,3 +56,13 @@ async def attachments_of(
 
 def add(session: AsyncSession, *rows: Response | ResponseEvent) -> None:
     session.add_all(rows)
+
+
+async def events_of(session: AsyncSession, response_id: uuid.UUID) -> list[ResponseEvent]:
+    """A response's audit trail, oldest first."""
+    rows = await session.execute(
+        select(ResponseEvent)
+        .where(ResponseEvent.response_id == response_id)
+        .order_by(ResponseEvent.at, ResponseEvent.id)
+    )
+    return list(rows.scalars())
