@@ -4,6 +4,7 @@ the rendered pages (pdftoppm)."""
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -224,3 +225,26 @@ def test_what_cannot_be_signed(material: SigningMaterial) -> None:
         assert message in str(raised.value), (message, str(raised.value))
     with pytest.raises(CannotSign, match="its fields: Signature"):
         stamp(pdf, drawing(), field="Signatur")
+
+
+@pytest.mark.skipif(
+    not (shutil.which("pdfsig") and shutil.which("certutil")),
+    reason="needs pdfsig (poppler-utils) and certutil (libnss3-tools)",
+)
+def test_poppler_trusts_a_seal_once_told_the_certificate(
+    material: SigningMaterial, tmp_path: Path
+) -> None:
+    """The check docs/signing.md shows: pdfsig with an NSS database holding the certificate."""
+    sealed = tmp_path / "sealed.pdf"
+    sealed.write_bytes(seal(document(), material, field_name="formcase-response", reason="r"))
+    pem = tmp_path / "workspace.pem"
+    pem.write_text(material.certificate_pem)
+    nss = f"sql:{tmp_path}"
+    subprocess.run(["certutil", "-N", "-d", nss, "--empty-password"], check=True)
+    trust = ["certutil", "-A", "-d", nss, "-n", "workspace", "-t", "CT,C,C", "-i", str(pem)]
+    subprocess.run(trust, check=True)
+    report = subprocess.run(
+        ["pdfsig", "-nssdir", nss, str(sealed)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Signature is Valid." in report and "Certificate is Trusted." in report
+    assert "Total document signed" in report

@@ -126,6 +126,9 @@ async def test_a_new_workspace_gets_a_certificate(sessionmaker: Maker, settings:
     assert public.fingerprint(hashes.SHA256()).hex() == row.fingerprint_sha256
     usage = public.extensions.get_extension_for_class(x509.KeyUsage).value
     assert usage.digital_signature and usage.content_commitment
+    # A CA that may issue nothing: what NSS (pdfsig) accepts as a trust anchor.
+    constraints = public.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca and constraints.path_length == 0
 
     # The key is only to be had with the server's secret.
     for wrong in (None, b"", b"not the secret"):

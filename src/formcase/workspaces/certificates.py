@@ -59,7 +59,9 @@ def self_signed(name: str, slug: str) -> SigningMaterial:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))  # clocks of verifiers run behind
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # Marked as a CA (that may not issue: path length 0) because NSS, behind poppler's
+        # pdfsig and Firefox, takes only CA certificates as trust anchors; pyHanko either.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -67,7 +69,7 @@ def self_signed(name: str, slug: str) -> SigningMaterial:
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=False,
+                key_cert_sign=True,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,
