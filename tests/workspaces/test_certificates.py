@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
+from formcase.kit.errors import APIError
 from formcase.pdf.signing import SigningMaterial, seal, verify
 from formcase.workspaces import certificates
 from formcase.workspaces import service as workspaces
@@ -139,6 +140,10 @@ async def test_a_new_workspace_gets_a_certificate(sessionmaker: Maker, settings:
 
     async with sessionmaker() as session:
         material = await certificates.signing_material(session, workspace.id, settings)
+        other_machine = Settings(data_dir=settings.data_dir, secret_key="another secret")
+        with pytest.raises(APIError, match="is not the one it was stored with") as raised:
+            await certificates.signing_material(session, workspace.id, other_machine)
+        assert raised.value.status_code == 500
     assert material.certificate == public
     # pyHanko's validator takes the self-signed certificate as its trust root.
     assert await sealed_and_checked(material, row.certificate_pem)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
-from formcase.kit.errors import BadRequest, NotFound
+from formcase.kit.errors import APIError, BadRequest, NotFound
 from formcase.kit.time import utcnow
 from formcase.pdf.signing import SigningKey, SigningMaterial
 from formcase.workspaces import repository
@@ -114,9 +114,11 @@ def material_of(row: WorkspaceCertificate, secret_key: bytes) -> SigningMaterial
     try:
         key, certificate, chain = pkcs12.load_key_and_certificates(row.pkcs12, secret_key)
     except ValueError:
-        raise RuntimeError(
+        # The operator's to mend, not the caller's: a 500 that says what is wrong.
+        raise APIError(
             "The workspace's signing key cannot be decrypted: the server's secret key "
-            "(FORMCASE_SECRET_KEY or data_dir/secret.key) is not the one it was stored with."
+            "(FORMCASE_SECRET_KEY or data_dir/secret.key) is not the one it was stored with.",
+            status_code=500,
         ) from None
     assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
     assert certificate is not None
