@@ -212,12 +212,8 @@ async def granted(
     session: AsyncSession, principal: Principal, attachment_id: uuid.UUID
 ) -> Attachment:
     attachment = await repository.get(session, attachment_id)
-    if attachment is None:
-        raise NotFound(f"No attachment with id {attachment_id}.")
-    if not principal.grants(attachment.workspace_id):
-        raise Forbidden(
-            f"Attachment {attachment_id} belongs to a workspace this token does not grant."
-        )
+    principal.require("Attachment", attachment_id, attachment.workspace_id if attachment else None)
+    assert attachment is not None
     return attachment
 
 

@@ -41,7 +41,7 @@ from formcase.forms.schemas import (
     FormStatus,
     WorkspaceIn,
 )
-from formcase.kit.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from formcase.kit.errors import BadRequest, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
@@ -124,10 +124,8 @@ async def get(
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
     row = await repository.get(session, form_id)
-    if row is None:
-        raise NotFound(f"No form with id {form_id}.")
-    if not principal.grants(row["workspace_id"]):
-        raise Forbidden(f"Form {form_id} belongs to a workspace this token does not grant.")
+    principal.require("Form", form_id, row["workspace_id"] if row else None)
+    assert row is not None
     return row
 
 

@@ -17,7 +17,6 @@ from formcase.attachments.models import Attachment
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.forms import repository as forms_repository
-from formcase.kit.errors import Forbidden, NotFound
 from formcase.kit.time import utcnow
 from formcase.pdf.response import (
     EventEntry,
@@ -122,10 +121,8 @@ async def summaries(
 
 async def granted(session: AsyncSession, principal: Principal, response_id: uuid.UUID) -> Response:
     response = await repository.get(session, response_id)
-    if response is None:
-        raise NotFound(f"No response with id {response_id}.")
-    if not principal.grants(response.workspace_id):
-        raise Forbidden(f"Response {response_id} belongs to a workspace this token does not grant.")
+    principal.require("Response", response_id, response.workspace_id if response else None)
+    assert response is not None
     return response
 
 

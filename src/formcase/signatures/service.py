@@ -24,7 +24,7 @@ from formcase.attachments.models import Attachment
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.forms.models import Form
-from formcase.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from formcase.kit.errors import BadRequest, Conflict
 from formcase.kit.time import utcnow
 from formcase.pdf import signing
 from formcase.pdf.sheet import SignatureSheet, render_signature_sheet
@@ -372,12 +372,8 @@ async def granted(
     session: AsyncSession, principal: Principal, signature_id: uuid.UUID
 ) -> Signature:
     signature = await repository.get(session, signature_id)
-    if signature is None:
-        raise NotFound(f"No signature with id {signature_id}.")
-    if not principal.grants(signature.workspace_id):
-        raise Forbidden(
-            f"Signature {signature_id} belongs to a workspace this token does not grant."
-        )
+    principal.require("Signature", signature_id, signature.workspace_id if signature else None)
+    assert signature is not None
     return signature
 
 
