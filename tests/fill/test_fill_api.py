@@ -115,15 +115,24 @@ async def test_a_completed_response_never_changes(
 
 async def test_required_and_invalid_answers(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
-    missing = await client.post(api(form, "submit"))
-    assert_error(missing, 400, "name, kind, agree")
+    missing = assert_error(await client.post(api(form, "submit")), 400, "name, kind, agree")
+    assert [e["source"]["pointer"] for e in missing["errors"]] == [
+        "/data/name",
+        "/data/kind",
+        "/data/agree",
+    ]
     await client.post(api(form, "steps/about"), json={"data": {"name": "Cy", "kind": "company"}})
     assert_error(await client.post(api(form, "submit")), 400, "company_name")
-    assert_error(
-        await client.post(api(form, "steps/about"), json={"data": {"age": -3}}),
+    invalid = assert_error(
+        await client.post(api(form, "steps/about"), json={"data": {"age": -3, "name": 5}}),
         400,
         "'age' must be at least 0",
     )
+    # One error per field, pointing at it, for a front end to show next to the field.
+    assert [(e["code"], e["source"]["pointer"]) for e in invalid["errors"]] == [
+        ("invalid", "/data/age"),
+        ("invalid", "/data/name"),
+    ]
     assert_error(
         await client.post(api(form, "steps/about"), json={"data": {"kind": "robot"}}),
         400,
@@ -173,7 +182,8 @@ async def test_decline(client: httpx.AsyncClient, surveyed: Tenant) -> None:
 
 async def test_forms_that_cannot_be_filled(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     draft = await new_form(client, surveyed, draft=True)
-    assert_error(await client.post(api(draft, "state")), 409, "not been sent")
+    refused = assert_error(await client.post(api(draft, "state")), 409, "not been sent")
+    assert refused["errors"][0]["code"] == "draft"  # for a front end to say it its own way
     later = await new_form(client, surveyed, active_from="2099-01-01")
     assert_error(await client.post(api(later, "state")), 409, "opens on 2099-01-01")
     expired = await new_form(client, surveyed, active_until="2000-01-01")

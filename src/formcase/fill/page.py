@@ -331,7 +331,7 @@ async def fill_page(
     try:
         if not TOKEN.fullmatch(token):
             raise NotFillable("unknown", 404, "There is no form at this link.")
-        form, template = await fillable(session, token)
+        form, template = await fillable(session, token, lock=False)
     except NotFillable as refusal:
         return await _refusal(session, request, token, refusal, requested)
     response = await responses.open_for_form(session, form.id)
@@ -394,7 +394,11 @@ async def _refusal(
     requested: str | None,
 ) -> HTMLResponse:
     """Why the form cannot be filled, in the contact's language, with the API's status."""
-    form = await forms.by_fill_token(session, token) if refusal.reason != "unknown" else None
+    form = (
+        await forms.by_fill_token(session, token, lock=False)
+        if refusal.reason != "unknown"
+        else None
+    )
     template: TemplateFile | None = None
     wanted: list[str | None] = [requested]
     when: datetime | None = None

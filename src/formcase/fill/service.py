@@ -50,13 +50,18 @@ class NotFillable(APIError):
     declined."""
 
     def __init__(self, reason: str, status_code: int, message: str) -> None:
-        super().__init__(message, status_code=status_code)
+        super().__init__(
+            message, status_code=status_code, details=[{"code": reason, "detail": message}]
+        )
         self.reason = reason
 
 
-async def fillable(session: AsyncSession, token: str) -> tuple[Form, TemplateFile]:
-    """The form behind a fill link and its template, if it can be filled now."""
-    form = await forms.by_fill_token(session, token)
+async def fillable(
+    session: AsyncSession, token: str, *, lock: bool = True
+) -> tuple[Form, TemplateFile]:
+    """The form behind a fill link and its template, if it can be filled now; locked for a
+    change unless `lock` is false (to show it)."""
+    form = await forms.by_fill_token(session, token, lock=lock)
     if form is None:
         raise NotFillable("unknown", 404, "There is no form at this link.")
     now = utcnow()
@@ -187,20 +192,36 @@ async def save_step(
     if not evaluate(step.visible_if, merged):
         raise BadRequest(f"Step '{step_id}' is not shown for these answers.")
     elements = {e.key: e for e in step.elements if e.key and e.type in TYPED_IN}
-    problems = []
+    problems: list[tuple[str, str]] = []
     for key, value in data.items():
         element = elements.get(key)
         if element is None:
-            problems.append(f"'{key}' is not a field of step '{step_id}'")
+            problems.append((key, f"is not a field of step '{step_id}'"))
         elif (reason := check_value(element, value)) is not None:
-            problems.append(f"'{key}' {reason}")
+            problems.append((key, reason))
     if problems:
-        raise BadRequest("; ".join(problems) + ".")
+        raise _invalid(problems)
     response.data = merged
     response.step = step_id
     responses.record(session, response, "saved", client)
     await session.commit()
     return await _state(session, form, template, response)
+
+
+def _pointer(key: str) -> dict[str, Any]:
+    return {"source": {"pointer": f"/data/{key}"}}
+
+
+def _invalid(problems: list[tuple[str, str]]) -> BadRequest:
+    """One message for people, and one error per field (`source.pointer` = /data/<key>) for
+    a front end to put next to each field."""
+    return BadRequest(
+        "; ".join(f"'{key}' {reason}" for key, reason in problems) + ".",
+        details=[
+            {"code": "invalid", "detail": f"'{key}' {reason}", **_pointer(key)}
+            for key, reason in problems
+        ],
+    )
 
 
 def _visible_answers(
@@ -229,16 +250,22 @@ async def submit(session: AsyncSession, token: str, client: Client) -> dict[str,
     response = await _response(session, form, client, None)
     answers, missing = _visible_answers(template, response.data)
     if missing:
-        raise BadRequest(f"Required fields are not answered: {', '.join(missing)}.")
+        raise BadRequest(
+            f"Required fields are not answered: {', '.join(missing)}.",
+            details=[
+                {"code": "required", "detail": f"'{key}' is required", **_pointer(key)}
+                for key in missing
+            ],
+        )
     problems = [
-        f"'{key}' {reason}"
+        (key, reason)
         for key, value in answers.items()
         if (element := template.element(key)) is not None
         and element.type in TYPED_IN
         and (reason := check_value(element, value)) is not None
     ]
     if problems:
-        raise BadRequest("; ".join(problems) + ".")
+        raise _invalid(problems)
     response.data = answers
     await signatures.keep_only(session, response.id, set(answers))
     response.completed_at = utcnow()

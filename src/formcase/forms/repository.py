@@ -161,8 +161,8 @@ async def compact_tallies(session: AsyncSession) -> None:
     await session.commit()
 
 
-async def by_fill_token(session: AsyncSession, token: str) -> Form | None:
-    """The form behind a fill link, locked for the change the contact is making."""
-    return (
-        await session.execute(select(Form).where(Form.fill_token == token).with_for_update())
-    ).scalar_one_or_none()
+async def by_fill_token(session: AsyncSession, token: str, *, lock: bool = True) -> Form | None:
+    """The form behind a fill link, locked for the change the contact is making (`lock`;
+    a page that only shows it needs no lock)."""
+    query = select(Form).where(Form.fill_token == token)
+    return (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()

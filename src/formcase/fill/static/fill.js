@@ -403,14 +403,16 @@
     choices: "err_choice", iban: "err_iban",
   };
 
-  function serverProblems(index, message) {
+  // The server names each field it refuses: errors[].source.pointer is /data/<key>.
+  function serverProblems(index, errors) {
     const found = [];
-    for (const part of String(message || "").replace(/\.$/, "").split("; ")) {
-      const match = /^'([^']+)' (.+)$/.exec(part);
-      const element = match && elements.get(match[1]);
+    for (const error of errors || []) {
+      const pointer = error && error.source && error.source.pointer;
+      const element = pointer && pointer.startsWith("/data/") && elements.get(pointer.slice(6));
       if (!element || !steps[index].elements.includes(element)) return [];
       const words = SERVER_WORDS[element.type];
-      const text = words ? T[words] : match[2].charAt(0).toUpperCase() + match[2].slice(1) + ".";
+      const reason = String(error.detail || "").replace(/^'[^']+' /, "");
+      const text = words ? T[words] : reason.charAt(0).toUpperCase() + reason.slice(1) + ".";
       setError(element, text);
       found.push({ key: element.key, label: element.label, message: text });
     }
@@ -484,7 +486,7 @@
       return { ok: false, refused: true };
     }
     const message = json && json.message ? json.message : format(T.err_status, { status: response.status });
-    return { ok: false, message, status: response.status };
+    return { ok: false, message, errors: json && json.errors, status: response.status };
   }
 
   function applyState(state) {
@@ -611,7 +613,7 @@
     setBusy(false);
     if (!result.ok) {
       if (result.refused) return;
-      const found = serverProblems(index, result.message);
+      const found = serverProblems(index, result.errors);
       if (!found.length) {
         showProblem(format(T.err_server, { message: result.message }));
         return;
