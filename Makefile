@@ -6,9 +6,10 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 FORMCASE := $(VENV)/bin/formcase
 # Debian packages formcase needs to run (WeasyPrint's text layout and fonts, for PDFs), the
-# tests need besides (a browser for the fill page) and the benchmarks need.
+# tests need besides (a browser for the fill page, pdftotext and pdfsig with NSS tools to
+# read and check PDFs) and the benchmarks need.
 APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-APT_TEST := chromium
+APT_TEST := chromium poppler-utils libnss3-tools
 APT_BENCH := wrk qpdf curl
 export FORMCASE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export FORMCASE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15

@@ -16,7 +16,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from reportlab.pdfgen.canvas import Canvas
 
-from formcase.pdf.signing import CannotSign, SigningMaterial, seal, stamp, verify
+from formcase.pdf.signing import CannotSign, SigningMaterial, page_size, seal, stamp, verify
 from formcase.workspaces.certificates import self_signed
 from tests.attachments.samples import PDF, encrypted_pdf
 
@@ -248,3 +248,14 @@ def test_poppler_trusts_a_seal_once_told_the_certificate(
     ).stdout
     assert "Signature is Valid." in report and "Certificate is Trusted." in report
     assert "Total document signed" in report
+
+
+def test_page_size_is_as_displayed() -> None:
+    """The default place of a signature (bottom right) is worked out from this."""
+    turned = document(2, rotate_last=90)
+    first_width, first_height = page_size(turned, 1)
+    assert page_size(turned, -1) == (first_height, first_width)
+    with pytest.raises(CannotSign, match="page 3 does not exist"):
+        page_size(turned, 3)
+    with pytest.raises(CannotSign, match="cannot be read"):
+        page_size(b"not a pdf", 1)

@@ -326,6 +326,20 @@ def _prepare_page(writer: IncrementalPdfFileWriter, index: int) -> None:
         writer.mark_update(page_ref)
 
 
+def page_size(pdf: bytes, page: int = -1) -> tuple[float, float]:
+    """Width and height of a page as displayed (its CropBox, turned by /Rotate), in points;
+    `page` from 1, or from -1 for the last."""
+    try:
+        document = pikepdf.open(io.BytesIO(pdf))
+    except pikepdf.PdfError as exc:
+        raise CannotSign(f"This PDF cannot be read ({exc}).") from None
+    with document:
+        count = len(document.pages)
+        if page == 0 or not -count <= page <= count:
+            raise CannotSign(f"This PDF has {count} page(s); page {page} does not exist.")
+        return _page(document, page - 1 if page > 0 else count + page).size
+
+
 def stamp(
     pdf: bytes,
     image_png: bytes,

@@ -159,11 +159,7 @@ def _placed(pdf: bytes, spec: SignDocument, image: bytes) -> bytes:
             width=place.width,
             height=place.height,
         )
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        if not document.pages:
-            raise signing.CannotSign("The document has no pages.")
-        box = document.pages[-1].mediabox
-        width, height = float(box[2]) - float(box[0]), float(box[3]) - float(box[1])
+    width, height = signing.page_size(pdf, -1)
     return signing.stamp(
         pdf,
         image,
