@@ -64,6 +64,7 @@ test: lint typecheck pytest
 bench: install apt-bench
 	$(PY) bench/forms.py
 	$(PY) bench/attachments.py
+	$(PY) bench/fill.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
