@@ -3,24 +3,37 @@
 from formcase.attachments.models import Attachment
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
+from formcase.events.models import Event, Job
 from formcase.forms.models import Form, FormTally
 from formcase.responses.models import Response, ResponseEvent
 from formcase.signatures.models import Signature
 from formcase.templates.models import FormTemplate, FormTemplateVersion
+from formcase.webhooks.models import (
+    ServerKey,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from formcase.workspaces.models import Member, Workspace, WorkspaceCertificate
 
 __all__ = [
     "ApiToken",
     "Attachment",
     "Base",
+    "Event",
     "Form",
     "FormTally",
     "FormTemplate",
     "FormTemplateVersion",
+    "Job",
     "Member",
     "Response",
     "ResponseEvent",
+    "ServerKey",
     "Signature",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "Workspace",
     "WorkspaceCertificate",
     "token_workspaces",
