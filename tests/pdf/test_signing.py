@@ -16,7 +16,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from reportlab.pdfgen.canvas import Canvas
 
-from formcase.pdf.signing import CannotSign, SigningMaterial, page_size, seal, stamp, verify
+from formcase.pdf.material import SigningMaterial
+from formcase.pdf.signing import CannotSign, page_size, seal, stamp, verify
 from formcase.workspaces.certificates import self_signed
 from tests.attachments.samples import PDF, encrypted_pdf
 

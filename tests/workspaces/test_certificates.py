@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
 from formcase.kit.errors import APIError
-from formcase.pdf.signing import SigningMaterial, seal, verify
+from formcase.pdf.material import SigningMaterial
+from formcase.pdf.signing import seal, verify
 from formcase.workspaces import certificates
 from formcase.workspaces import service as workspaces
 from formcase.workspaces.certificates import CertificateError

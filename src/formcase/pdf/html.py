@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from weasyprint import HTML  # type: ignore[import-untyped]
-from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
 # WeasyPrint warns about every CSS property it skips and every URL it refuses; neither is
 # news once the templates are written.
@@ -56,6 +54,11 @@ _ENVIRONMENT.filters.update(when=when, size=size, data_uri=data_uri)
 def render_pdf(template: str, context: dict[str, Any]) -> bytes:
     """The PDF of one template of pdf/templates, rendered with `context` (its <title> is the
     PDF's title)."""
+    # Imported here: WeasyPrint takes a second to import, which every `formcase` command
+    # would pay otherwise.
+    from weasyprint import HTML  # type: ignore[import-untyped]
+    from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
     html = _ENVIRONMENT.get_template(template).render(**context)
     fetcher = URLFetcher(allowed_protocols={"data"}, timeout=1, allow_redirects=False)
     document = HTML(string=html, base_url="about:blank", url_fetcher=fetcher)

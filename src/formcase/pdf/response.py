@@ -15,7 +15,7 @@ from typing import Any
 from formcase.kit.conditions import evaluate
 from formcase.kit.time import utcnow
 from formcase.pdf.html import render_pdf
-from formcase.pdf.signing import SigningMaterial, seal
+from formcase.pdf.material import SigningMaterial
 from formcase.templates.format import Element, ElementType, TemplateFile, localise
 
 FIELD_NAME = "formcase-response"
@@ -375,6 +375,8 @@ def render_response(document: ResponseDocument) -> bytes:
 
 def response_pdf(document: ResponseDocument, material: SigningMaterial) -> bytes:
     """The response's PDF, sealed with the workspace's certificate."""
+    from formcase.pdf.signing import seal  # pyHanko loads on first use, not at start-up
+
     return seal(
         render_response(document),
         material,

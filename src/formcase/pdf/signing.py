@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pikepdf
@@ -21,7 +21,6 @@ from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from PIL import Image, UnidentifiedImageError
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.images import pil_image
@@ -38,7 +37,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+from formcase.pdf.material import SigningMaterial
 
 # An existing, visible signature field gets a blank appearance: the drawn signature `stamp`
 # put on the page shows through instead of pyHanko's text box.
@@ -54,33 +53,19 @@ class CannotSign(ValueError):
     """A document that cannot be signed or stamped as asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class SigningMaterial:
-    """A private key and its certificate (and any chain above it), ready to sign with."""
-
-    key: SigningKey
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...] = field(default=())
-
-    @property
-    def certificate_pem(self) -> str:
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def signer(self) -> signers.SimpleSigner:
-        certificate = _asn1_certificate(self.certificate)
-        key = asn1_keys.PrivateKeyInfo.load(
-            self.key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+def _signer(material: SigningMaterial) -> signers.SimpleSigner:
+    certificate = _asn1_certificate(material.certificate)
+    key = asn1_keys.PrivateKeyInfo.load(
+        material.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        registry = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
-            [certificate, *(_asn1_certificate(c) for c in self.chain)]
-        )
-        return signers.SimpleSigner(
-            signing_cert=certificate, signing_key=key, cert_registry=registry
-        )
+    )
+    registry = SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+        [certificate, *(_asn1_certificate(c) for c in material.chain)]
+    )
+    return signers.SimpleSigner(signing_cert=certificate, signing_key=key, cert_registry=registry)
 
 
 @dataclass(frozen=True)
@@ -155,7 +140,7 @@ def seal(
         location=location,
         name=signer_name,
     )
-    signer = signers.PdfSigner(metadata, signer=material.signer(), stamp_style=_BLANK_APPEARANCE)
+    signer = signers.PdfSigner(metadata, signer=_signer(material), stamp_style=_BLANK_APPEARANCE)
     try:
         out = signer.sign_pdf(writer)
     except (SigningError, PdfError) as exc:

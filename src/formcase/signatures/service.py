@@ -26,7 +26,6 @@ from formcase.config import Settings
 from formcase.forms.models import Form
 from formcase.kit.errors import BadRequest, Conflict
 from formcase.kit.time import utcnow
-from formcase.pdf import signing
 from formcase.pdf.sheet import SignatureSheet, render_signature_sheet
 from formcase.responses import repository as responses
 from formcase.responses.models import Response
@@ -146,6 +145,8 @@ async def documents_of(
 
 def _placed(pdf: bytes, spec: SignDocument, image: bytes) -> bytes:
     """The drawn signature stamped where the document says, or at the default place."""
+    from formcase.pdf import signing  # pyHanko loads on first use, not at start-up
+
     if spec.field is not None:
         return signing.stamp(pdf, image, field=spec.field)
     if spec.place is not None:
@@ -197,6 +198,8 @@ async def sign(
 ) -> Signature:
     """Sign an element: store the drawn image, make and seal the signed PDF, record it. A new
     signature of the same element replaces the earlier one. The caller commits."""
+    from formcase.pdf import signing  # pyHanko loads on first use, not at start-up
+
     assert element.key is not None
     image = drawn_image(image_url)
     locale = response.locale or form.user_locale or template.locale

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from formcase.config import Settings
 from formcase.kit.errors import APIError, BadRequest, NotFound
 from formcase.kit.time import utcnow
-from formcase.pdf.signing import SigningKey, SigningMaterial
+from formcase.pdf.material import SigningKey, SigningMaterial
 from formcase.workspaces import repository
 from formcase.workspaces.models import Workspace, WorkspaceCertificate
 
