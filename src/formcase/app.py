@@ -28,6 +28,7 @@ from formcase.responses.endpoints import router as responses_router
 from formcase.signatures.endpoints import router as signatures_router
 from formcase.storage import make_storage
 from formcase.templates.endpoints import router as templates_router
+from formcase.worker.runner import Worker
 from formcase.workspaces.endpoints import router as workspaces_router
 
 DESCRIPTION = """formcase implements the Penbox Connect API v1: forms sent to contacts, form
@@ -49,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 forms.keep_tallies_compact(database.sessionmaker, settings.tally_compaction_seconds)
             )
         ]
+        app.state.worker = None
+        if settings.run_worker:  # jobs run in this process (`formcase serve --no-worker`: not)
+            app.state.worker = Worker(database.sessionmaker, settings)
+            tasks.append(asyncio.create_task(app.state.worker.run()))
         if database.is_postgresql:
             app.state.token_cache = TokenCache()
             tasks.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -84,10 +85,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     workers: Annotated[int | None, typer.Option(help="server processes")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="run jobs (webhooks, notifications) in each server process")
+    ] = True,
 ) -> None:
-    """Start the HTTP server."""
+    """Start the HTTP server (and, unless --no-worker, a job worker in each process)."""
     import uvicorn
 
+    if not worker:  # the app factory reads its settings from the environment
+        os.environ["FORMCASE_RUN_WORKER"] = "false"
     settings = Settings()
 
     async def revision() -> str | None:
@@ -111,6 +117,41 @@ def serve(
         proxy_headers=True,
         log_level="info",
     )
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="jobs run at once (default: worker_concurrency)")
+    ] = None,
+) -> None:
+    """Run jobs (webhook deliveries, notifications) until SIGTERM or SIGINT."""
+    import logging
+    import signal
+
+    from formcase.worker.runner import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        try:
+            if await current_revision(engine) != head_revision(settings):
+                raise APIError("the database is not migrated; run `formcase db upgrade` first.")
+            runner = Worker(make_sessionmaker(engine), settings, concurrency=concurrency)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, runner.stop)
+            await runner.run()
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(main())
+    except APIError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 @workspace_app.command("create")

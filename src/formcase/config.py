@@ -59,6 +59,23 @@ class Settings(BaseSettings):
         default_factory=list,
         description="other web origins whose pages may call the fill API (besides public_url)",
     )
+    # The job worker (docs/worker.md).
+    run_worker: bool = Field(default=True, description="`formcase serve` runs a worker in-process")
+    worker_concurrency: int = Field(default=8, ge=1, description="jobs a worker runs at once")
+    worker_poll_seconds: float = Field(
+        default=0.2, gt=0, description="how often an idle worker looks for jobs"
+    )
+    job_lease_seconds: float = Field(
+        default=60, gt=0, description="a claimed job returns to others if not renewed in this"
+    )
+    job_timeout_seconds: float = Field(default=300, gt=0, description="one attempt's time limit")
+    job_max_attempts: int = Field(default=10, ge=1, description="attempts before a job is dead")
+    job_backoff_seconds: float = Field(
+        default=2, gt=0, description="delay before the first retry, doubled each time"
+    )
+    job_backoff_max_seconds: float = Field(
+        default=3600, gt=0, description="longest delay between attempts"
+    )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 
     @field_validator("public_url")

@@ -92,9 +92,10 @@ async def open_form(
         None, pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$", description="the language the contact chose"
     ),
     session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Open the form: creates the response the first time, resumes it after."""
-    return JSONBytes(await service.open_form(session, token, client_of(request), locale))
+    return JSONBytes(await service.open_form(session, token, client_of(request), locale, settings))
 
 
 @router.post("/steps/{step_id}")
@@ -104,10 +105,11 @@ async def save_step(
     body: StepBody,
     request: Request,
     session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Save the answers of one step (checked against the template)."""
     return JSONBytes(
-        await service.save_step(session, token, step_id, body.data, client_of(request))
+        await service.save_step(session, token, step_id, body.data, client_of(request), settings)
     )
 
 
@@ -130,10 +132,13 @@ async def upload_file(
 
 @router.post("/submit")
 async def submit(
-    token: str, request: Request, session: AsyncSession = Depends(get_session)
+    token: str,
+    request: Request,
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Complete the response: every required visible field answered; hidden ones dropped."""
-    return JSONBytes(await service.submit(session, token, client_of(request)))
+    return JSONBytes(await service.submit(session, token, client_of(request), settings))
 
 
 @router.post("/decline")
@@ -142,10 +147,11 @@ async def decline(
     request: Request,
     body: DeclineBody | None = None,
     session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Decline the form, with an optional reason."""
     reason = body.reason if body else None
-    return JSONBytes(await service.decline(session, token, reason, client_of(request)))
+    return JSONBytes(await service.decline(session, token, reason, client_of(request), settings))
 
 
 @router.get("/files/{attachment_id}", response_class=Response)
@@ -155,9 +161,12 @@ async def get_uploaded_file(
     request: Request,
     session: AsyncSession = Depends(get_session),
     storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
 ) -> Response:
     """A file the contact uploaded to this form (to preview it)."""
-    attachment = await service.uploaded_file(session, token, attachment_id, client_of(request))
+    attachment = await service.uploaded_file(
+        session, token, attachment_id, client_of(request), settings
+    )
     return file_response(attachment, storage, request, inline=True)
 
 
@@ -168,10 +177,13 @@ async def remove_uploaded_file(
     attachment_id: uuid.UUID,
     request: Request,
     session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Take back a file uploaded to a field; answers the state."""
     return JSONBytes(
-        await service.remove_file(session, token, element_key, attachment_id, client_of(request))
+        await service.remove_file(
+            session, token, element_key, attachment_id, client_of(request), settings
+        )
     )
 
 
@@ -183,10 +195,11 @@ async def get_document_to_sign(
     request: Request,
     session: AsyncSession = Depends(get_session),
     storage: Storage = Depends(storage_of),
+    settings: Settings = Depends(settings_of),
 ) -> Response:
     """A PDF a signature field asks the contact to sign (1 is its first document)."""
     attachment = await service.document_to_sign(
-        session, token, element_key, index, client_of(request)
+        session, token, element_key, index, client_of(request), settings
     )
     return file_response(attachment, storage, request, inline=True)
 

@@ -18,7 +18,9 @@ from formcase.attachments.models import Attachment
 from formcase.attachments.schemas import Scope
 from formcase.attachments.service import UnsupportedMediaType
 from formcase.config import Settings
+from formcase.events import service as events
 from formcase.forms import repository as forms
+from formcase.forms import service as forms_service
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
 from formcase.kit.conditions import evaluate
@@ -108,7 +110,40 @@ async def _response(
         form.has_responses = True
         await session.flush()
         responses.record(session, response, "created", client)
+        session.info.setdefault(_CREATED, set()).add(response.id)
     return response
+
+
+_CREATED = "formcase.fill.created_responses"  # responses created in this transaction
+
+
+async def _publish(
+    session: AsyncSession, settings: Settings, form: Form, response: Response, *kinds: str
+) -> None:
+    """The events of this change (with responses:created first when the response was made
+    in this transaction), all with the form object as it is now; flushes, does not commit."""
+    created: set[uuid.UUID] = session.info.get(_CREATED, set())
+    if response.id in created:
+        created.discard(response.id)
+        kinds = (events.RESPONSES_CREATED, *kinds)
+    if not kinds:
+        return
+    await session.flush()
+    document = await forms_service.document_of(session, form.id, settings.public_url)
+    await events.publish(
+        session,
+        [
+            events.NewEvent(
+                workspace_id=form.workspace_id,
+                kind=kind,
+                subject_type="forms" if kind.startswith("forms:") else "responses",
+                subject_id=form.id if kind.startswith("forms:") else response.id,
+                payload=document,
+                form_id=form.id,
+            )
+            for kind in kinds
+        ],
+    )
 
 
 async def _state(
@@ -170,18 +205,26 @@ async def _state(
 
 
 async def open_form(
-    session: AsyncSession, token: str, client: Client, locale: str | None
+    session: AsyncSession, token: str, client: Client, locale: str | None, settings: Settings
 ) -> dict[str, Any]:
     form, template = await fillable(session, token)
     response = await _response(session, form, client, locale)
+    kinds = []
     if locale and locale != response.locale:
         response.locale = locale
+        kinds.append(events.RESPONSES_UPDATED)
+    await _publish(session, settings, form, response, *kinds)
     await session.commit()
     return await _state(session, form, template, response)
 
 
 async def save_step(
-    session: AsyncSession, token: str, step_id: str, data: dict[str, Any], client: Client
+    session: AsyncSession,
+    token: str,
+    step_id: str,
+    data: dict[str, Any],
+    client: Client,
+    settings: Settings,
 ) -> dict[str, Any]:
     form, template = await fillable(session, token)
     response = await _response(session, form, client, None)
@@ -204,6 +247,7 @@ async def save_step(
     response.data = merged
     response.step = step_id
     responses.record(session, response, "saved", client)
+    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
 
@@ -245,7 +289,9 @@ def _visible_answers(
     return kept, missing
 
 
-async def submit(session: AsyncSession, token: str, client: Client) -> dict[str, Any]:
+async def submit(
+    session: AsyncSession, token: str, client: Client, settings: Settings
+) -> dict[str, Any]:
     form, template = await fillable(session, token)
     response = await _response(session, form, client, None)
     answers, missing = _visible_answers(template, response.data)
@@ -269,28 +315,40 @@ async def submit(session: AsyncSession, token: str, client: Client) -> dict[str,
     response.data = answers
     await signatures.keep_only(session, response.id, set(answers))
     response.completed_at = utcnow()
-    await _close(session, form, response, FormStatus.COMPLETED, client)
+    await _close(session, settings, form, response, FormStatus.COMPLETED, client)
     return {"completed_at": response.completed_at, "redirect_url": form.redirect_url}
 
 
 async def decline(
-    session: AsyncSession, token: str, reason: str | None, client: Client
+    session: AsyncSession, token: str, reason: str | None, client: Client, settings: Settings
 ) -> dict[str, Any]:
     form, _ = await fillable(session, token)
     response = await _response(session, form, client, None)
     response.decline_reason = reason
     response.declined_at = utcnow()
-    await _close(session, form, response, FormStatus.DECLINED, client)
+    await _close(session, settings, form, response, FormStatus.DECLINED, client)
     return {"declined_at": response.declined_at}
 
 
 async def _close(
-    session: AsyncSession, form: Form, response: Response, status: FormStatus, client: Client
+    session: AsyncSession,
+    settings: Settings,
+    form: Form,
+    response: Response,
+    status: FormStatus,
+    client: Client,
 ) -> None:
-    """The form takes its final status and the audit trail says so, in one commit."""
+    """The form takes its final status and the audit trail says so, with the events, in one
+    commit."""
     form.status = status.value
     form.updated_at = utcnow()
     responses.record(session, response, status.value, client)
+    # The response changed (completed_at or declined_at, answers of hidden fields dropped),
+    # and so did the form (its status).
+    kinds = [events.RESPONSES_UPDATED, events.FORMS_UPDATED]
+    if status is FormStatus.COMPLETED:
+        kinds.insert(1, events.RESPONSES_COMPLETED)
+    await _publish(session, settings, form, response, *kinds)
     await session.commit()
 
 
@@ -328,8 +386,10 @@ async def upload_file(
         raise NotFound(f"This form has no field '{element_key}'.")
     if element.type is not ElementType.FILE:
         raise BadRequest(f"'{element_key}' is a {element.type} field, not a file field.")
-    response_id = (await _response(session, form, client, None)).id
+    response = await _response(session, form, client, None)
+    response_id = response.id
     workspace_id = form.workspace_id
+    await _publish(session, settings, form, response)
     await session.commit()  # the form's lock is not held while the file arrives
     attachment = await attachments.receive(
         request,
@@ -356,6 +416,7 @@ async def upload_file(
     else:
         response.data = {**response.data, element_key: value}
     responses.record(session, response, "saved", client)
+    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
     await session.commit()
     return attachments.to_document(attachment, settings.public_url)
 
@@ -371,17 +432,27 @@ async def _uploaded(
 
 
 async def uploaded_file(
-    session: AsyncSession, token: str, attachment_id: uuid.UUID, client: Client
+    session: AsyncSession,
+    token: str,
+    attachment_id: uuid.UUID,
+    client: Client,
+    settings: Settings,
 ) -> Attachment:
     form, _ = await fillable(session, token)
     response = await _response(session, form, client, None)
     attachment = await _uploaded(session, response, attachment_id)
+    await _publish(session, settings, form, response)
     await session.commit()
     return attachment
 
 
 async def remove_file(
-    session: AsyncSession, token: str, element_key: str, attachment_id: uuid.UUID, client: Client
+    session: AsyncSession,
+    token: str,
+    element_key: str,
+    attachment_id: uuid.UUID,
+    client: Client,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Take back an uploaded file: out of the response's data, and the attachment deleted."""
     form, template = await fillable(session, token)
@@ -398,6 +469,7 @@ async def remove_file(
     response.data = data
     await attachments_repository.delete(session, attachment)
     responses.record(session, response, "saved", client)
+    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
 
@@ -417,6 +489,7 @@ async def document_to_sign(
     element_key: str,
     index: int,
     client: Client,
+    settings: Settings,
 ) -> Attachment:
     """The PDF a signature element asks the contact to sign, to read before signing."""
     form, template = await fillable(session, token)
@@ -429,6 +502,7 @@ async def document_to_sign(
         raise NotFound(f"'{element_key}' has no document {index}.")
     if document.attachment is None:
         raise Conflict(f"'{document.name}' is not there yet: upload it first.")
+    await _publish(session, settings, form, response)
     await session.commit()
     return document.attachment
 
@@ -450,5 +524,6 @@ async def sign(
         session, storage, settings, form, template, response, element, image, client
     )
     responses.record(session, response, "signed", client)
+    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
     await session.commit()
     return signatures.document(signature, await signatures.signed_file(session, signature))

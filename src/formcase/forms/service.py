@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.auth.principal import Principal
 from formcase.config import Settings
+from formcase.events import service as outbox
 from formcase.forms import repository
 from formcase.forms.filters import (
     FORM_FILTERS,
@@ -120,6 +121,14 @@ async def get(
 ) -> Document:
     row = await _granted_row(session, principal, form_id)
     return (await _documents(session, [row], settings.public_url))[0]
+
+
+async def document_of(session: AsyncSession, form_id: uuid.UUID, public_url: str) -> Document:
+    """A form's document, whoever asks (for events: the caller has checked access)."""
+    row = await repository.get(session, form_id)
+    if row is None:
+        raise NotFound(f"No form with id {form_id}.")
+    return (await _documents(session, [row], public_url))[0]
 
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
@@ -380,8 +389,21 @@ async def create(
         updated_at=now,
     )
     await repository.add(session, form)
+    document = await document_of(session, form.id, settings.public_url)
+    await outbox.publish(session, [_form_event(outbox.FORMS_CREATED, document)])
     await session.commit()
-    return await get(session, principal, form.id, settings)
+    return document
+
+
+def _form_event(kind: str, document: Document) -> outbox.NewEvent:
+    return outbox.NewEvent(
+        workspace_id=document["workspace"]["id"],
+        kind=kind,
+        subject_type="forms",
+        subject_id=document["id"],
+        payload=document,
+        form_id=document["id"],
+    )
 
 
 # --- changing ----------------------------------------------------------------------------
@@ -444,9 +466,19 @@ async def update(
     form = await repository.get_for_update(session, form_id)
     if form is None:
         raise NotFound(f"No form with id {form_id}.")
+    before = (form.status, form.archived, form.processed_at, form.active_until)
     _apply_patch(form, patch)
+    if (form.status, form.archived, form.processed_at, form.active_until) == before:
+        await session.commit()  # nothing changed: no event
+        return await get(session, principal, form_id, settings)
+    await session.flush()
+    document = await document_of(session, form_id, settings.public_url)
+    kinds = [outbox.FORMS_UPDATED]
+    if form.archived != before[1]:
+        kinds.append(outbox.FORMS_ARCHIVED if form.archived else outbox.FORMS_UNARCHIVED)
+    await outbox.publish(session, [_form_event(kind, document) for kind in kinds])
     await session.commit()
-    return await get(session, principal, form_id, settings)
+    return document
 
 
 async def keep_tallies_compact(

@@ -1,0 +1,97 @@
+"""The outbox: events written in the same transaction as the change they describe, with the
+object frozen as it was, and the deliveries they cause (also in that transaction). Nothing
+here commits: the caller does, so the change, its events and their jobs land together or
+not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.events.models import Event
+from formcase.kit.responses import OPTIONS, _default
+from formcase.kit.time import utcnow
+
+try:  # the webhooks domain turns events into deliveries (same transaction)
+    from formcase.webhooks.service import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        enqueue as enqueue_webhooks,
+    )
+except ImportError:  # pragma: no cover - until the webhooks domain exists
+    enqueue_webhooks = None  # type: ignore[assignment,unused-ignore]
+
+FORMS_CREATED = "forms:created"
+FORMS_UPDATED = "forms:updated"
+FORMS_ARCHIVED = "forms:archived"
+FORMS_UNARCHIVED = "forms:unarchived"
+RESPONSES_CREATED = "responses:created"
+RESPONSES_UPDATED = "responses:updated"
+RESPONSES_COMPLETED = "responses:completed"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to write: `payload` is the object as the API shows it (for forms and
+    responses: the form object, with its `responses[]`), frozen when written."""
+
+    workspace_id: uuid.UUID
+    kind: str
+    subject_type: str  # forms, responses
+    subject_id: uuid.UUID
+    payload: dict[str, Any]
+    form_id: uuid.UUID | None = None
+
+
+def frozen(document: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy, serialised as the API serialises it (UTC `Z` timestamps, whole
+    seconds, UUIDs as strings): later changes to the object do not reach it."""
+    copy: dict[str, Any] = orjson.loads(orjson.dumps(document, option=OPTIONS, default=_default))
+    return copy
+
+
+async def publish(session: AsyncSession, events: list[NewEvent]) -> list[Event]:
+    """Add these events (one batch: delivered together) and their deliveries to the
+    session's transaction. Does not commit."""
+    if not events:
+        return []
+    batch_id = uuid.uuid4()
+    now = utcnow()
+    copies: dict[int, dict[str, Any]] = {}  # one copy per payload object, not per event
+    rows = []
+    for new in events:
+        payload = copies.get(id(new.payload))
+        if payload is None:
+            payload = copies[id(new.payload)] = frozen(new.payload)
+        rows.append(
+            Event(
+                id=uuid.uuid4(),
+                workspace_id=new.workspace_id,
+                batch_id=batch_id,
+                kind=new.kind,
+                subject_type=new.subject_type,
+                subject_id=new.subject_id,
+                form_id=new.form_id,
+                payload=payload,
+                created_at=now,
+            )
+        )
+    session.add_all(rows)
+    enqueue = _enqueue_webhooks()
+    if enqueue is not None:
+        await enqueue(session, rows)
+    return rows
+
+
+def _enqueue_webhooks() -> Any:
+    """The webhooks domain's `enqueue`, looked up again if it could not be imported when this
+    module was (an import cycle must not silently drop deliveries)."""
+    global enqueue_webhooks
+    if enqueue_webhooks is None:
+        with contextlib.suppress(ImportError, AttributeError):
+            enqueue_webhooks = importlib.import_module("formcase.webhooks.service").enqueue
+    return enqueue_webhooks

@@ -1,0 +1,1 @@
+"""The job runner: work done after a commit (webhook deliveries, notifications)."""

@@ -1,0 +1,55 @@
+"""What job handlers are: the registry the worker looks kinds up in. Kept apart from the
+runner so that handler modules can import it whichever is imported first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from formcase.config import Settings
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets besides the job's payload."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    job_id: uuid.UUID
+    attempt: int  # 1 on the first try
+
+
+Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+
+# kind -> handler; a worker claims only the kinds it has a handler for.
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register a coroutine as the handler of a job kind: returning ends the job (done);
+    raising retries it with backoff (`RetryLater` sets the delay, `GiveUp` makes it dead)."""
+
+    def register(function: Handler) -> Handler:
+        if kind in HANDLERS and HANDLERS[kind] is not function:
+            raise ValueError(f"job kind {kind!r} already has a handler")
+        HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+class RetryLater(Exception):
+    """Raise to retry after a given delay (a receiver's Retry-After) instead of the backoff."""
+
+    def __init__(self, message: str, after: timedelta) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class GiveUp(Exception):
+    """Raise when retrying cannot help: the job goes straight to `dead`."""
