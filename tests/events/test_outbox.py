@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.events import service as outbox
 from formcase.events.models import Event
+from tests.attachments.samples import png
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant
 
@@ -176,3 +177,28 @@ async def test_fill_api_events(
         ["forms:updated", "responses:created", "responses:updated"],
     ]
     assert all(e.payload["status"] == "declined" for e in declined[1:])
+
+
+async def test_file_events(
+    client: httpx.AsyncClient, sessionmaker: Sessions, make_tenant: MakeTenant
+) -> None:
+    papers = await make_tenant(template_files=[SURVEY.with_name("papers.yaml")])
+    form = await new_form(client, papers, flow={"slug": "papers"})
+    card = await client.post(api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))})
+    assert card.status_code == 201, card.text
+    wrong = await client.post(api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
+    assert wrong.status_code == 415  # refused: no event
+    removed = await client.delete(api(form, f"files/id_card/{card.json()['id']}"))
+    assert removed.status_code == 200, removed.text
+
+    stored = await events_of(sessionmaker, papers.id)
+    # The response is made (and committed) before the file arrives, then the file lands.
+    assert batches(stored) == [
+        ["forms:created"],
+        ["responses:created"],
+        ["responses:updated"],
+        ["responses:updated"],
+    ]
+    uploaded, taken_back = (e for e in stored if e.kind == "responses:updated")
+    assert uploaded.payload["responses"][0]["files"] == {"id_card": [card.json()["id"]]}
+    assert taken_back.payload["responses"][0]["files"] == {}
