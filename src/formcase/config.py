@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     job_backoff_max_seconds: float = Field(
         default=3600, gt=0, description="longest delay between attempts"
     )
+    job_keep_done_days: float = Field(
+        default=7, ge=0, description="done jobs are deleted after this (dead ones are kept)"
+    )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 
     @field_validator("public_url")

@@ -265,3 +265,21 @@ async def test_postgresql_workers_wake_on_notify(
     finally:
         worker.stop()
         await task
+
+
+async def test_old_done_jobs_are_purged_dead_ones_kept(sessionmaker: Sessions) -> None:
+    kind = new_kind()
+    old_done, old_dead, new_done = await add_jobs(
+        sessionmaker, kind, 3, run_after=utcnow() - timedelta(days=8)
+    )
+    async with sessionmaker() as session:
+        (await session.get_one(Job, old_done.id)).status = "done"
+        (await session.get_one(Job, old_dead.id)).status = "dead"
+        recent = await session.get_one(Job, new_done.id)
+        recent.status, recent.run_after = "done", utcnow() - timedelta(days=1)
+        await session.commit()
+    assert await jobs.purge(sessionmaker, timedelta(days=7)) >= 1  # other tests' too
+    async with sessionmaker() as session:
+        assert await session.get(Job, old_done.id) is None
+        assert await session.get(Job, old_dead.id) is not None
+        assert await session.get(Job, new_done.id) is not None

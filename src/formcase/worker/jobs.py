@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, event, or_, select, text, update
+from sqlalchemy import and_, delete, event, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -235,3 +235,26 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], jobs: Collecti
             )
         session.info[_NOTIFY] = True
         await session.commit()
+
+
+async def purge(sessionmaker: async_sessionmaker[AsyncSession], older_than: timedelta) -> int:
+    """Delete done jobs last due more than `older_than` ago (dead ones are kept, to be looked
+    into); returns how many. Deletes in slices, so that no transaction runs long."""
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        async with sessionmaker() as session:
+            old = (
+                select(Job.id)
+                .where(Job.status == DONE, Job.run_after < cutoff)
+                .limit(1000)
+                .scalar_subquery()
+            )
+            result = await session.execute(
+                delete(Job).where(Job.id.in_(old)).execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        deleted = int(result.rowcount)  # type: ignore[attr-defined]
+        total += deleted
+        if deleted < 1000:
+            return total

@@ -68,7 +68,10 @@ class Worker:
         self._wake.set()
 
     async def run(self, shutdown_grace: float = 10.0) -> None:
-        helpers = [asyncio.create_task(self._renew_leases())]
+        helpers = [
+            asyncio.create_task(self._renew_leases()),
+            asyncio.create_task(self._purge_done()),
+        ]
         if self.listen_url:
             helpers.append(asyncio.create_task(self._listen(self.listen_url)))
         log.info("worker %s running %s", self.id, ", ".join(sorted(self.handlers)) or "nothing")
@@ -168,6 +171,17 @@ class Worker:
                 await jobs.renew(self.sessionmaker, list(self.running.values()), self.lease)
             except Exception as exc:
                 log.warning("worker %s cannot renew its leases: %r", self.id, exc)
+
+    async def _purge_done(self) -> None:
+        """Every ten minutes, forget done jobs older than `job_keep_done_days`."""
+        keep = timedelta(days=self.settings.job_keep_done_days)
+        while True:
+            await asyncio.sleep(600)
+            try:
+                if purged := await jobs.purge(self.sessionmaker, keep):
+                    log.info("worker %s deleted %d done jobs", self.id, purged)
+            except Exception as exc:
+                log.warning("worker %s cannot delete done jobs: %r", self.id, exc)
 
     async def _listen(self, url: str) -> None:
         """Wake when a transaction that added jobs commits (PostgreSQL NOTIFY)."""
