@@ -28,6 +28,8 @@ from formcase.responses.endpoints import router as responses_router
 from formcase.signatures.endpoints import router as signatures_router
 from formcase.storage import make_storage
 from formcase.templates.endpoints import router as templates_router
+from formcase.webhooks.endpoints import keys_router as webhook_keys_router
+from formcase.webhooks.endpoints import router as webhooks_router
 from formcase.worker.runner import Worker
 from formcase.workspaces.endpoints import router as workspaces_router
 
@@ -89,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(attachments_router)
     v1.include_router(responses_router)
     v1.include_router(signatures_router)
+    v1.include_router(webhooks_router)
     app.include_router(v1)
+    app.include_router(webhook_keys_router)
     app.include_router(fill_router)
     app.include_router(fill_page_router)
     app.mount(STATIC_PATH, fill_static, name="fill-static")

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="other web origins whose pages may call the fill API (besides public_url)",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks use http and reach private, loopback and link-local addresses",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, description="how long one webhook call may take"
+    )
+    webhook_disable_after: int = Field(
+        default=5, ge=1, description="consecutive dead deliveries that disable a subscription"
+    )
     # The job worker (docs/worker.md).
     run_worker: bool = Field(default=True, description="`formcase serve` runs a worker in-process")
     worker_concurrency: int = Field(default=8, ge=1, description="jobs a worker runs at once")

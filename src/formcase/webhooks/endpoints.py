@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.auth.dependencies import require_principal
+from formcase.auth.principal import Principal
+from formcase.config import Settings
+from formcase.db.engine import get_session
+from formcase.kit.dependencies import settings_of
+from formcase.kit.listing import Paginated
+from formcase.kit.responses import JSONBytes
+from formcase.webhooks import service, signing
+from formcase.webhooks.schemas import (
+    DeliveryListParams,
+    DeliveryOut,
+    RedeliverOut,
+    WebhookCreate,
+    WebhookListParams,
+    WebhookOut,
+    WebhookPatch,
+)
+
+router = APIRouter(tags=["webhooks"])
+# Outside /v1: where receivers find the key that signs `x-pnbx-signature`.
+keys_router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks", response_model=WebhookOut, status_code=201)
+async def create_webhook(
+    body: WebhookCreate,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Subscribe a URL to a workspace's events. The answer holds the `secret` (whsec_…) that
+    signs the Standard Webhooks headers: it is shown this once."""
+    return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
+
+
+@router.get("/webhooks", response_model=Paginated[WebhookOut])
+async def list_webhooks(
+    params: Annotated[WebhookListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """The subscriptions of the token's workspaces, forms' own included (`form` set)."""
+    return JSONBytes(await service.list_webhooks(session, principal, params))
+
+
+@router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def get_webhook(
+    webhook_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    return JSONBytes(await service.get(session, principal, webhook_id))
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    patch: WebhookPatch,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Change the URL or events, or turn it off and on (on again clears why it was disabled
+    and its count of failures)."""
+    return JSONBytes(await service.update(session, principal, webhook_id, patch, settings))
+
+
+@router.post("/webhooks/{webhook_id}/secret", response_model=WebhookOut)
+async def rotate_secret(
+    webhook_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Replace the subscription's signing secret by a new one, shown in this answer only
+    (also how to learn the secret of a form's own webhook)."""
+    return JSONBytes(await service.rotate_secret(session, principal, webhook_id, settings))
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(
+    webhook_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> Response:
+    await service.delete(session, principal, webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=Paginated[DeliveryOut])
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    params: Annotated[DeliveryListParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """What was sent, newest first, with every attempt: when, the HTTP status, how long it
+    took, the start of the answer, or the error."""
+    return JSONBytes(await service.list_deliveries(session, principal, webhook_id, params))
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    response_model=RedeliverOut,
+    status_code=202,
+)
+async def redeliver(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Send a delivery again: the same body and `webhook-id`, from the worker."""
+    document = await service.redeliver(session, principal, webhook_id, delivery_id)
+    return JSONBytes(document, status_code=202)
+
+
+@keys_router.get("/.well-known/jwks.json")
+async def jwks(request: Request, settings: Settings = Depends(settings_of)) -> JSONBytes:
+    """The public keys that sign the `x-pnbx-signature` JWT of webhook deliveries."""
+    document = await signing.jwks(request.app.state.database.sessionmaker, settings)
+    return JSONBytes(document, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,229 @@
+"""A real HTTP receiver on 127.0.0.1 that checks both signatures of every call it gets, and
+what webhook tests share: subscriptions, events turned into deliveries, a worker's context."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from formcase.config import Settings
+from formcase.events.models import Event, Job
+from formcase.kit.time import utcnow
+from formcase.webhooks import service
+from formcase.webhooks.models import WebhookDelivery
+from tests.helpers import Tenant
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verify_penbox(
+    headers: dict[str, str], body: bytes, url: str, jwks: dict[str, Any], issuer: str
+) -> dict[str, Any]:
+    """Penbox's way, as a receiver does it: Digest, then the JWT against the JWKS."""
+    expected = "SHA-512=" + base64.b64encode(hashlib.sha512(body).digest()).decode()
+    assert headers["digest"] == expected
+    token = headers["x-pnbx-signature"]
+    header_b64, claims_b64, signature_b64 = token.split(".")
+    header = orjson.loads(_b64url_decode(header_b64))
+    assert header["alg"] == "RS256"
+    jwk = next(key for key in jwks["keys"] if key["kid"] == header["kid"])
+    public = rsa.RSAPublicNumbers(
+        int.from_bytes(_b64url_decode(jwk["e"]), "big"),
+        int.from_bytes(_b64url_decode(jwk["n"]), "big"),
+    ).public_key()
+    public.verify(  # raises InvalidSignature
+        _b64url_decode(signature_b64),
+        f"{header_b64}.{claims_b64}".encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+    claims: dict[str, Any] = orjson.loads(_b64url_decode(claims_b64))
+    now = time.time()
+    assert claims["iss"] == issuer
+    assert claims["aud"] == url
+    assert claims["method"] == "POST"
+    assert claims["digest"] == expected
+    assert claims["iat"] <= now + 5 < claims["exp"] + 5
+    assert claims["exp"] > now
+    return claims
+
+
+def verify_standard(headers: dict[str, str], body: bytes, secret: str) -> None:
+    """Standard Webhooks: HMAC-SHA256 of "{id}.{timestamp}.{body}" with the decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [part.split(",", 1)[1] for part in headers["webhook-signature"].split()]
+    assert any(hmac.compare_digest(expected, signature) for signature in given)
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Answers by path: /ok 200, /fail 500, /slow after 3 s, /redirect 302 to /ok, /busy 429
+    with Retry-After: 7, /flaky 503 until `flaky_up` is set. Every call is checked against
+    both signatures."""
+
+    base: str
+    jwks: Callable[[], Awaitable[dict[str, Any]]]
+    issuer: str
+    secrets: dict[str, str] = field(default_factory=dict)  # path -> whsec_ of its subscription
+    received: list[Received] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    flaky_up: bool = False
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        path = request.path
+        self.received.append(Received(path, headers, body))
+        try:
+            assert request.method == "POST"
+            assert headers["content-type"] == "application/json"
+            assert headers["user-agent"].startswith("formcase-webhooks/")
+            verify_penbox(headers, body, self.url(path), await self.jwks(), self.issuer)
+            verify_standard(headers, body, self.secrets[path])
+        except Exception as exc:  # reported by the fixture: every call must verify
+            self.problems.append(f"{path}: {type(exc).__name__} {exc}")
+        if path == "/fail":
+            return web.Response(status=500, text="receiver says no")
+        if path == "/slow":
+            await asyncio.sleep(3)
+        if path == "/redirect":
+            raise web.HTTPFound(self.url("/ok"))
+        if path == "/busy":
+            return web.Response(status=429, text="slow down", headers={"Retry-After": "7"})
+        if path == "/flaky" and not self.flaky_up:
+            return web.Response(status=503, text="down for maintenance")
+        return web.Response(text="thanks " + "x" * 3000)
+
+
+@pytest.fixture
+def allow_private(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FORMCASE_WEBHOOK_ALLOW_PRIVATE=true for this test (the receiver is on 127.0.0.1)."""
+    monkeypatch.setattr(settings, "webhook_allow_private", True)
+
+
+@pytest.fixture
+async def receiver(client: httpx.AsyncClient, settings: Settings) -> AsyncIterator[Receiver]:
+    async def jwks() -> dict[str, Any]:
+        response = await client.get("/.well-known/jwks.json")
+        assert response.status_code == 200
+        keys: dict[str, Any] = response.json()
+        return keys
+
+    found = Receiver("", jwks, settings.public_url + "/")
+    application = web.Application()
+    application.router.add_route("*", "/{tail:.*}", found.handle)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    found.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield found
+    finally:
+        await runner.cleanup()
+    assert not found.problems, found.problems
+
+
+async def subscribe(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    receiver: Receiver,
+    path: str,
+    events: list[str] | None = None,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/webhooks",
+        json={"url": receiver.url(path), "events": events or ["*"]},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    receiver.secrets[path] = created["secret"]
+    return created
+
+
+async def make_form(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/forms", json={"flow": {"slug": "contact-details"}}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    form: dict[str, Any] = response.json()
+    return form
+
+
+async def publish(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    form: dict[str, Any],
+    kinds: list[str],
+    *,
+    subject: tuple[str, uuid.UUID] | None = None,
+) -> tuple[uuid.UUID, list[WebhookDelivery]]:
+    """Events of one batch about `form`, through `service.enqueue` in their transaction: the
+    batch id and the deliveries made. Their jobs are marked done before the commit, so that a
+    worker running in the test app leaves them to the test, which runs `deliver` itself."""
+    batch_id = uuid.uuid4()
+    subject_type, subject_id = subject or ("forms", uuid.UUID(form["id"]))
+    async with sessionmaker() as session:
+        events = [
+            Event(
+                id=uuid.uuid4(),
+                workspace_id=uuid.UUID(form["workspace"]["id"]),
+                batch_id=batch_id,
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                form_id=uuid.UUID(form["id"]),
+                payload=form,
+                created_at=utcnow(),
+            )
+            for kind in kinds
+        ]
+        session.add_all(events)
+        await service.enqueue(session, events)
+        for pending in session.new:
+            if isinstance(pending, Job):
+                pending.status = "done"
+        await session.commit()
+        deliveries = (
+            await session.execute(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.batch_id == batch_id)
+                .order_by(WebhookDelivery.created_at)
+            )
+        ).scalars()
+        return batch_id, list(deliveries)
