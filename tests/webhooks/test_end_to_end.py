@@ -4,15 +4,17 @@ delivery made in the same transaction, the app's own worker sending it to the re
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import formcase.webhooks.jobs  # noqa: F401  (registers the `webhook` job kind)
+from tests.conftest import MakeTenant
 from tests.helpers import Tenant
 from tests.webhooks.conftest import Received, Receiver, subscribe
 
+SURVEY = Path(__file__).parents[1] / "fill" / "survey.yaml"
 pytestmark = pytest.mark.usefixtures("allow_private")
 
 
@@ -64,3 +66,37 @@ async def test_workspace_subscription_gets_created_and_archived(
         )
         statuses = [item["status"] for item in listing.json()["data"]]
     assert statuses == ["delivered", "delivered"]
+
+
+async def test_a_forms_own_webhooks_hear_its_completion(
+    client: httpx.AsyncClient, make_tenant: MakeTenant, receiver: Receiver, app: Any
+) -> None:
+    """The `webhooks` map given when a form is created (Penbox's only way to subscribe)."""
+    if getattr(app.state, "worker", None) is None:
+        pytest.skip("the test app runs no worker")
+    tenant = await make_tenant(template_files=[SURVEY])
+    created = await client.post(
+        "/v1/forms",
+        json={
+            "flow": {"slug": "survey"},
+            "webhooks": {receiver.url("/form-hook"): ["responses:completed"]},
+        },
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    form = created.json()
+    listing = (await client.get("/v1/webhooks", headers=tenant.headers)).json()["data"]
+    (own,) = [item for item in listing if item.get("form") == {"id": form["id"]}]
+    assert own["events"] == ["responses:completed"]
+    rotated = await client.post(f"/v1/webhooks/{own['id']}/secret", headers=tenant.headers)
+    receiver.secrets["/form-hook"] = rotated.json()["secret"]
+
+    fill = form["links"]["fill"].replace("http://127.0.0.1:8000", "") + "/api/"
+    await client.post(fill + "steps/about", json={"data": {"name": "Jo", "kind": "person"}})
+    await client.post(fill + "steps/end", json={"data": {"agree": True}})
+    assert (await client.post(fill + "submit")).status_code == 200
+    call = await received(receiver, form["id"], "responses:completed")
+    assert call.path == "/form-hook"
+    assert "responses:updated" not in call.json["events"]  # only what it subscribed to
+    assert call.json["request"]["status"] == "completed"
+    assert call.json["request"]["responses"][0]["data"]["name"] == "Jo"

@@ -5,8 +5,6 @@ not at all."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.events.models import Event
 from formcase.kit.responses import OPTIONS, _default
 from formcase.kit.time import utcnow
-
-try:  # the webhooks domain turns events into deliveries (same transaction)
-    from formcase.webhooks.service import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-        enqueue as enqueue_webhooks,
-    )
-except ImportError:  # pragma: no cover - until the webhooks domain exists
-    enqueue_webhooks = None  # type: ignore[assignment,unused-ignore]
+from formcase.webhooks import service as webhooks
 
 FORMS_CREATED = "forms:created"
 FORMS_UPDATED = "forms:updated"
@@ -81,17 +73,5 @@ async def publish(session: AsyncSession, events: list[NewEvent]) -> list[Event]:
             )
         )
     session.add_all(rows)
-    enqueue = _enqueue_webhooks()
-    if enqueue is not None:
-        await enqueue(session, rows)
+    await webhooks.enqueue(session, rows)
     return rows
-
-
-def _enqueue_webhooks() -> Any:
-    """The webhooks domain's `enqueue`, looked up again if it could not be imported when this
-    module was (an import cycle must not silently drop deliveries)."""
-    global enqueue_webhooks
-    if enqueue_webhooks is None:
-        with contextlib.suppress(ImportError, AttributeError):
-            enqueue_webhooks = importlib.import_module("formcase.webhooks.service").enqueue
-    return enqueue_webhooks

@@ -49,6 +49,7 @@ from formcase.kit.time import utcnow
 from formcase.responses import service as responses
 from formcase.templates import service as templates
 from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
+from formcase.webhooks import service as webhooks_service
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
 
@@ -389,6 +390,7 @@ async def create(
         updated_at=now,
     )
     await repository.add(session, form)
+    await webhooks_service.subscribe_form(session, form.id, form.workspace_id, webhooks, settings)
     document = await document_of(session, form.id, settings.public_url)
     await outbox.publish(session, [_form_event(outbox.FORMS_CREATED, document)])
     await session.commit()
