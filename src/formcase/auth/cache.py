@@ -8,20 +8,13 @@ seconds, so a lost notification cannot keep a revoked token alive for long.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
 from formcase.auth.principal import Principal
-
-log = logging.getLogger("formcase.auth")
+from formcase.db.listen import listen_forever
 
 CHANNEL = "formcase_tokens"
 
@@ -59,24 +52,16 @@ class TokenCache:
         self.entries.clear()
 
     async def listen(self, database_url: str) -> None:
-        """Keep a LISTEN connection open for as long as the process runs."""
-        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-        while True:
-            closed = asyncio.Event()
-            connection = None
-            try:
-                connection = await asyncpg.connect(dsn, timeout=10)
-                connection.add_termination_listener(lambda _c, event=closed: event.set())
-                await connection.add_listener(CHANNEL, self.clear)
-                self.clear()
-                self.listening = True
-                await closed.wait()
-            except (OSError, asyncpg.PostgresError, TimeoutError):
-                log.warning("token cache: cannot listen for revocations; retrying", exc_info=True)
-            finally:
-                self.listening = False
-                self.clear()
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-            await asyncio.sleep(1)
+        """Keep a LISTEN connection open for as long as the process runs; the cache is used
+        only while it is up."""
+        await listen_forever(
+            database_url, CHANNEL, self.clear, on_up=self._listening, on_down=self._deaf
+        )
+
+    def _listening(self) -> None:
+        self.clear()
+        self.listening = True
+
+    def _deaf(self) -> None:
+        self.listening = False
+        self.clear()

@@ -17,10 +17,10 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
+from formcase.db.listen import listen_forever
 from formcase.events.models import Job
 from formcase.worker import jobs
 from formcase.worker.registry import HANDLERS, GiveUp, Handler, JobContext, RetryLater, handler
@@ -185,24 +185,9 @@ class Worker:
                 log.warning("worker %s cannot delete done jobs: %r", self.id, exc)
 
     async def _listen(self, url: str) -> None:
-        """Wake when a transaction that added jobs commits (PostgreSQL NOTIFY)."""
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-        while True:
-            closed = asyncio.Event()
-            connection = None
-            try:
-                connection = await asyncpg.connect(dsn, timeout=10)
-                connection.add_termination_listener(lambda _c, event=closed: event.set())
-                await connection.add_listener(jobs.CHANNEL, self._notified)
-                self._wake.set()  # anything added while not listening
-                await closed.wait()
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("worker %s cannot LISTEN (polling meanwhile): %s", self.id, exc)
-            finally:
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-            await asyncio.sleep(1)
+        """Wake when a transaction that added jobs commits (PostgreSQL NOTIFY); polling
+        covers the time the connection is down."""
+        await listen_forever(url, jobs.CHANNEL, self._notified, on_up=self._wake.set)
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()
