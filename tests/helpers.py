@@ -34,3 +34,9 @@ def assert_error(response: httpx.Response, status: int, *fragments: str) -> dict
     for fragment in fragments:
         assert fragment in body["message"], (fragment, body["message"])
     return body
+
+
+def fill_api(form: dict[str, Any], path: str) -> str:
+    """The path of a call of the fill API behind a form's link (`links.fill`)."""
+    link: str = form["links"]["fill"]
+    return link.replace("http://127.0.0.1:8000", "") + "/api/" + path

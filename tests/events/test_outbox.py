@@ -17,7 +17,7 @@ from formcase.events import service as outbox
 from formcase.events.models import Event
 from tests.attachments.samples import png
 from tests.conftest import MakeTenant
-from tests.helpers import Tenant
+from tests.helpers import Tenant, fill_api
 
 SURVEY = Path(__file__).parents[1] / "fill" / "survey.yaml"
 
@@ -52,11 +52,6 @@ async def new_form(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> di
     assert response.status_code == 201, response.text
     form: dict[str, Any] = response.json()
     return form
-
-
-def api(form: dict[str, Any], path: str) -> str:
-    link: str = form["links"]["fill"]
-    return link.replace("http://127.0.0.1:8000", "") + "/api/" + path
 
 
 async def test_publish_freezes_the_payload_and_rolls_back_with_the_change(
@@ -136,16 +131,16 @@ async def test_fill_api_events(
     client: httpx.AsyncClient, sessionmaker: Sessions, surveyed: Tenant
 ) -> None:
     form = await new_form(client, surveyed, user={"email": "ann@x.example"})
-    assert (await client.post(api(form, "state"))).status_code == 200
-    assert (await client.post(api(form, "state"))).status_code == 200  # resumed: no event
+    assert (await client.post(fill_api(form, "state"))).status_code == 200
+    assert (await client.post(fill_api(form, "state"))).status_code == 200  # resumed: no event
     saved = await client.post(
-        api(form, "steps/about"), json={"data": {"name": "Ann", "kind": "person"}}
+        fill_api(form, "steps/about"), json={"data": {"name": "Ann", "kind": "person"}}
     )
     assert saved.status_code == 200, saved.text
-    refused = await client.post(api(form, "steps/about"), json={"data": {"kind": "robot"}})
+    refused = await client.post(fill_api(form, "steps/about"), json={"data": {"kind": "robot"}})
     assert refused.status_code == 400
-    await client.post(api(form, "steps/end"), json={"data": {"agree": True}})
-    assert (await client.post(api(form, "submit"))).status_code == 200
+    await client.post(fill_api(form, "steps/end"), json={"data": {"agree": True}})
+    assert (await client.post(fill_api(form, "submit"))).status_code == 200
 
     stored = await events_of(sessionmaker, surveyed.id)
     assert batches(stored) == [
@@ -168,7 +163,7 @@ async def test_fill_api_events(
     assert opened.payload["responses"][0]["data"] == {}  # frozen before the answers came
 
     other = await new_form(client, surveyed)
-    assert (await client.post(api(other, "decline"), json={"reason": "no"})).status_code == 200
+    assert (await client.post(fill_api(other, "decline"), json={"reason": "no"})).status_code == 200
     declined = [
         e for e in await events_of(sessionmaker, surveyed.id) if e.form_id == uuid.UUID(other["id"])
     ]
@@ -184,11 +179,13 @@ async def test_file_events(
 ) -> None:
     papers = await make_tenant(template_files=[SURVEY.with_name("papers.yaml")])
     form = await new_form(client, papers, flow={"slug": "papers"})
-    card = await client.post(api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))})
+    card = await client.post(
+        fill_api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))}
+    )
     assert card.status_code == 201, card.text
-    wrong = await client.post(api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
+    wrong = await client.post(fill_api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
     assert wrong.status_code == 415  # refused: no event
-    removed = await client.delete(api(form, f"files/id_card/{card.json()['id']}"))
+    removed = await client.delete(fill_api(form, f"files/id_card/{card.json()['id']}"))
     assert removed.status_code == 200, removed.text
 
     stored = await events_of(sessionmaker, papers.id)

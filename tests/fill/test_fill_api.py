@@ -11,7 +11,7 @@ import pytest
 from formcase.forms.schemas import FormOut
 from tests.attachments.samples import png
 from tests.conftest import MakeTenant
-from tests.helpers import Tenant, assert_error
+from tests.helpers import Tenant, assert_error, fill_api
 
 SURVEY = Path(__file__).with_name("survey.yaml")
 BROWSER = {"User-Agent": "Mozilla/5.0 (test)", "Accept-Language": "fr-BE,fr;q=0.9"}
@@ -31,33 +31,28 @@ async def new_form(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> di
     return form
 
 
-def api(form: dict[str, Any], path: str) -> str:
-    link: str = form["links"]["fill"]
-    return link.replace("http://127.0.0.1:8000", "") + "/api/" + path
-
-
 async def test_open_save_submit(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(
         client, surveyed, data={"name": "Ann"}, user={"email": "ann@x.example", "locale": "fr"}
     )
-    opened = await client.post(api(form, "state"), headers=BROWSER)
+    opened = await client.post(fill_api(form, "state"), headers=BROWSER)
     assert opened.status_code == 200, opened.text
     state = opened.json()
     assert state["response"]["data"] == {"name": "Ann"}  # the prefill, editable
     assert state["template"]["steps"][0]["title"] == "À propos de vous"  # user.locale
     assert state["response"]["visible_steps"] == ["about", "end"]
-    again = (await client.post(api(form, "state"))).json()
+    again = (await client.post(fill_api(form, "state"))).json()
     assert again["response"]["id"] == state["response"]["id"]  # resumed, not a new one
 
     saved = await client.post(
-        api(form, "steps/about"), json={"data": {"name": "Ann B", "kind": "company"}}
+        fill_api(form, "steps/about"), json={"data": {"name": "Ann B", "kind": "company"}}
     )
     assert saved.json()["response"]["visible_steps"] == ["about", "company", "end"]
-    await client.post(api(form, "steps/company"), json={"data": {"company_name": "Acme"}})
+    await client.post(fill_api(form, "steps/company"), json={"data": {"company_name": "Acme"}})
     # Back to a person: the company step is hidden again and its answer will be dropped.
-    await client.post(api(form, "steps/about"), json={"data": {"kind": "person", "age": 41}})
-    await client.post(api(form, "steps/end"), json={"data": {"agree": True}})
-    submitted = await client.post(api(form, "submit"), headers=BROWSER)
+    await client.post(fill_api(form, "steps/about"), json={"data": {"kind": "person", "age": 41}})
+    await client.post(fill_api(form, "steps/end"), json={"data": {"agree": True}})
+    submitted = await client.post(fill_api(form, "submit"), headers=BROWSER)
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["completed_at"]
 
@@ -98,9 +93,11 @@ async def test_a_completed_response_never_changes(
     client: httpx.AsyncClient, surveyed: Tenant
 ) -> None:
     form = await new_form(client, surveyed)
-    await client.post(api(form, "steps/about"), json={"data": {"name": "Bo", "kind": "person"}})
-    await client.post(api(form, "steps/end"), json={"data": {"agree": True}})
-    assert (await client.post(api(form, "submit"))).status_code == 200
+    await client.post(
+        fill_api(form, "steps/about"), json={"data": {"name": "Bo", "kind": "person"}}
+    )
+    await client.post(fill_api(form, "steps/end"), json={"data": {"agree": True}})
+    assert (await client.post(fill_api(form, "submit"))).status_code == 200
     before = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     for path, body in (
         ("steps/about", {"data": {"name": "Eve"}}),
@@ -108,23 +105,25 @@ async def test_a_completed_response_never_changes(
         ("decline", None),
         ("state", None),
     ):
-        assert_error(await client.post(api(form, path), json=body), 409, "completed")
+        assert_error(await client.post(fill_api(form, path), json=body), 409, "completed")
     after = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     assert after == before
 
 
 async def test_required_and_invalid_answers(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
-    missing = assert_error(await client.post(api(form, "submit")), 400, "name, kind, agree")
+    missing = assert_error(await client.post(fill_api(form, "submit")), 400, "name, kind, agree")
     assert [e["source"]["pointer"] for e in missing["errors"]] == [
         "/data/name",
         "/data/kind",
         "/data/agree",
     ]
-    await client.post(api(form, "steps/about"), json={"data": {"name": "Cy", "kind": "company"}})
-    assert_error(await client.post(api(form, "submit")), 400, "company_name")
+    await client.post(
+        fill_api(form, "steps/about"), json={"data": {"name": "Cy", "kind": "company"}}
+    )
+    assert_error(await client.post(fill_api(form, "submit")), 400, "company_name")
     invalid = assert_error(
-        await client.post(api(form, "steps/about"), json={"data": {"age": -3, "name": 5}}),
+        await client.post(fill_api(form, "steps/about"), json={"data": {"age": -3, "name": 5}}),
         400,
         "'age' must be at least 0",
     )
@@ -134,34 +133,36 @@ async def test_required_and_invalid_answers(client: httpx.AsyncClient, surveyed:
         ("invalid", "/data/name"),
     ]
     assert_error(
-        await client.post(api(form, "steps/about"), json={"data": {"kind": "robot"}}),
+        await client.post(fill_api(form, "steps/about"), json={"data": {"kind": "robot"}}),
         400,
         "'kind' must be one of person, company",
     )
     assert_error(
-        await client.post(api(form, "steps/about"), json={"data": {"colour": 1}}),
+        await client.post(fill_api(form, "steps/about"), json={"data": {"colour": 1}}),
         400,
         "'colour' is not a field of step 'about'",
     )
     assert_error(
-        await client.post(api(form, "steps/nowhere"), json={"data": {}}), 404, "no step 'nowhere'"
+        await client.post(fill_api(form, "steps/nowhere"), json={"data": {}}),
+        404,
+        "no step 'nowhere'",
     )
-    await client.post(api(form, "steps/about"), json={"data": {"kind": "person"}})
+    await client.post(fill_api(form, "steps/about"), json={"data": {"kind": "person"}})
     assert_error(
-        await client.post(api(form, "steps/company"), json={"data": {"company_name": "X"}}),
+        await client.post(fill_api(form, "steps/company"), json={"data": {"company_name": "X"}}),
         400,
         "not shown",
     )
-    assert_error(await client.post(api(form, "steps/about"), json={"name": "flat"}), 400)
+    assert_error(await client.post(fill_api(form, "steps/about"), json={"name": "flat"}), 400)
 
 
 async def test_odd_clients_are_recorded_within_bounds(
     client: httpx.AsyncClient, surveyed: Tenant
 ) -> None:
     form = await new_form(client, surveyed)
-    assert_error(await client.post(api(form, "state?locale=klingon-please")), 400, "locale")
+    assert_error(await client.post(fill_api(form, "state?locale=klingon-please")), 400, "locale")
     noisy = {"User-Agent": "x" * 5000, "Accept-Language": "fr," * 500}
-    opened = await client.post(api(form, "state"), headers=noisy)
+    opened = await client.post(fill_api(form, "state"), headers=noisy)
     assert opened.status_code == 200, opened.text
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     user = fetched["responses"][0]["user"]
@@ -170,29 +171,29 @@ async def test_odd_clients_are_recorded_within_bounds(
 
 async def test_decline(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
-    declined = await client.post(api(form, "decline"), json={"reason": "Not me"})
+    declined = await client.post(fill_api(form, "decline"), json={"reason": "Not me"})
     assert declined.status_code == 200 and declined.json()["declined_at"]
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     assert fetched["status"] == "declined"
     assert (
         fetched["responses"][0]["declined_at"] and fetched["responses"][0]["completed_at"] is None
     )
-    assert_error(await client.post(api(form, "submit")), 409, "declined")
+    assert_error(await client.post(fill_api(form, "submit")), 409, "declined")
 
 
 async def test_forms_that_cannot_be_filled(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     draft = await new_form(client, surveyed, draft=True)
-    refused = assert_error(await client.post(api(draft, "state")), 409, "not been sent")
+    refused = assert_error(await client.post(fill_api(draft, "state")), 409, "not been sent")
     assert refused["errors"][0]["code"] == "draft"  # for a front end to say it its own way
     later = await new_form(client, surveyed, active_from="2099-01-01")
-    assert_error(await client.post(api(later, "state")), 409, "opens on 2099-01-01")
+    assert_error(await client.post(fill_api(later, "state")), 409, "opens on 2099-01-01")
     expired = await new_form(client, surveyed, active_until="2000-01-01")
-    assert_error(await client.post(api(expired, "state")), 410, "expired on 2000-01-01")
+    assert_error(await client.post(fill_api(expired, "state")), 410, "expired on 2000-01-01")
     withdrawn = await new_form(client, surveyed)
     await client.patch(
         f"/v1/forms/{withdrawn['id']}", json={"archived": True}, headers=surveyed.headers
     )
-    assert_error(await client.post(api(withdrawn, "state")), 410, "withdrawn")
+    assert_error(await client.post(fill_api(withdrawn, "state")), 410, "withdrawn")
     assert_error(await client.post("/f/no-such-link/api/state"), 404, "no form at this link")
 
 
@@ -200,7 +201,7 @@ async def test_response_access(
     client: httpx.AsyncClient, surveyed: Tenant, make_tenant: MakeTenant
 ) -> None:
     form = await new_form(client, surveyed)
-    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
+    response_id = (await client.post(fill_api(form, "state"))).json()["response"]["id"]
     stranger = await make_tenant()
     assert_error(await client.get(f"/v1/responses/{response_id}", headers=stranger.headers), 403)
     as_pdf = {"Accept": "application/pdf"}
@@ -219,27 +220,31 @@ async def test_files_belong_to_the_response(
 ) -> None:
     surveyed = await make_tenant(template_files=[Path(__file__).with_name("papers.yaml")])
     form = await new_form(client, surveyed, flow={"slug": "papers"})
-    assert_error(await client.post(api(form, "submit")), 400, "id_card")
+    assert_error(await client.post(fill_api(form, "submit")), 400, "id_card")
 
-    card = await client.post(api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))})
+    card = await client.post(
+        fill_api(form, "files/id_card"), files={"file": ("card.png", png(20, 10))}
+    )
     assert card.status_code == 201, card.text
     assert card.json()["scope"] == "restricted" and card.json()["type"] == "image/png"
     for content in (b"first", b"second"):
-        extra = await client.post(api(form, "files/extras"), files={"file": ("x.txt", content)})
+        extra = await client.post(
+            fill_api(form, "files/extras"), files={"file": ("x.txt", content)}
+        )
         assert extra.status_code == 201
-    wrong = await client.post(api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
+    wrong = await client.post(fill_api(form, "files/id_card"), files={"file": ("a.txt", b"text")})
     assert_error(wrong, 415, "this field accepts image/*, application/pdf")
     too_big = b"\x89PNG\r\n\x1a\n" + bytes(6000)
-    big = await client.post(api(form, "files/id_card"), files={"file": ("b.png", too_big)})
+    big = await client.post(fill_api(form, "files/id_card"), files={"file": ("b.png", too_big)})
     assert_error(big, 413, "5000 bytes")
     assert_error(
-        await client.post(api(form, "files/name"), files={"file": ("a", b"a")}),
+        await client.post(fill_api(form, "files/name"), files={"file": ("a", b"a")}),
         400,
         "not a file field",
     )
-    assert_error(await client.post(api(form, "files/ghost"), files={"file": ("a", b"a")}), 404)
+    assert_error(await client.post(fill_api(form, "files/ghost"), files={"file": ("a", b"a")}), 404)
 
-    assert (await client.post(api(form, "submit"))).status_code == 200
+    assert (await client.post(fill_api(form, "submit"))).status_code == 200
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     (response,) = fetched["responses"]
     names = [file["name"] for file in response["attachments"]]
@@ -259,7 +264,7 @@ async def test_files_belong_to_the_response(
         f"/v1/attachments/{card.json()['id']}", headers={**surveyed.headers, "Accept": "image/png"}
     )
     assert downloaded.content == png(20, 10)
-    after = await client.post(api(form, "files/extras"), files={"file": ("late.txt", b"x")})
+    after = await client.post(fill_api(form, "files/extras"), files={"file": ("late.txt", b"x")})
     assert_error(after, 409, "completed")
 
 
@@ -269,51 +274,53 @@ async def test_uploaded_files_can_be_seen_and_taken_back(
     papers = await make_tenant(template_files=[Path(__file__).with_name("papers.yaml")])
     form = await new_form(client, papers, flow={"slug": "papers"})
     other = await new_form(client, papers, flow={"slug": "papers"})
-    first = (await client.post(api(form, "files/extras"), files={"file": ("a.txt", b"one")})).json()
-    second = (
-        await client.post(api(form, "files/extras"), files={"file": ("b.txt", b"two")})
+    first = (
+        await client.post(fill_api(form, "files/extras"), files={"file": ("a.txt", b"one")})
     ).json()
-    seen = await client.get(api(form, f"files/{first['id']}"))
+    second = (
+        await client.post(fill_api(form, "files/extras"), files={"file": ("b.txt", b"two")})
+    ).json()
+    seen = await client.get(fill_api(form, f"files/{first['id']}"))
     assert seen.status_code == 200 and seen.content == b"one"
     assert seen.headers["content-disposition"].startswith("inline")
     # Another form's link does not reach this form's files.
-    assert_error(await client.get(api(other, f"files/{first['id']}")), 404)
-    assert_error(await client.delete(api(other, f"files/extras/{first['id']}")), 404)
-    assert_error(await client.delete(api(form, f"files/id_card/{first['id']}")), 404)
+    assert_error(await client.get(fill_api(other, f"files/{first['id']}")), 404)
+    assert_error(await client.delete(fill_api(other, f"files/extras/{first['id']}")), 404)
+    assert_error(await client.delete(fill_api(form, f"files/id_card/{first['id']}")), 404)
 
-    state = (await client.delete(api(form, f"files/extras/{first['id']}"))).json()
+    state = (await client.delete(fill_api(form, f"files/extras/{first['id']}"))).json()
     assert state["response"]["data"]["extras"] == [second["id"]]
     assert [f["name"] for f in state["response"]["files"]["extras"]] == ["b.txt"]
-    assert_error(await client.get(api(form, f"files/{first['id']}")), 404)
+    assert_error(await client.get(fill_api(form, f"files/{first['id']}")), 404)
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=papers.headers)).json()
     assert [a["name"] for a in fetched["responses"][0]["attachments"]] == ["b.txt"]
 
 
 async def test_cross_site_requests_are_refused(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
-    evil = await client.post(api(form, "state"), headers={"Origin": "https://evil.example"})
+    evil = await client.post(fill_api(form, "state"), headers={"Origin": "https://evil.example"})
     assert_error(evil, 403, "evil.example")
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()
     assert fetched["responses"] == []  # nothing was created for the other site
     for origin in ("http://formcase.test", "http://127.0.0.1:8000"):  # own host, public URL
-        own = await client.post(api(form, "state"), headers={"Origin": origin})
+        own = await client.post(fill_api(form, "state"), headers={"Origin": origin})
         assert own.status_code == 200, own.text
-    assert (await client.post(api(form, "state"))).status_code == 200  # not a browser
+    assert (await client.post(fill_api(form, "state"))).status_code == 200  # not a browser
 
 
 async def test_the_contact_chooses_the_language(
     client: httpx.AsyncClient, surveyed: Tenant
 ) -> None:
     form = await new_form(client, surveyed, user={"email": "jo@x.example", "locale": "fr"})
-    english = (await client.post(api(form, "state?locale=en"))).json()
+    english = (await client.post(fill_api(form, "state?locale=en"))).json()
     assert english["template"]["steps"][0]["title"] == "About you"
     assert english["user"]["locale"] == "en"
     # The choice sticks: the next visit without ?locale= is in English too.
-    again = (await client.post(api(form, "state"))).json()
+    again = (await client.post(fill_api(form, "state"))).json()
     assert again["template"]["steps"][0]["title"] == "About you"
     # A language the template has no texts in is kept (the page's own texts exist in it);
     # the template's texts fall back to its default language.
-    dutch = (await client.post(api(form, "state?locale=nl"))).json()
+    dutch = (await client.post(fill_api(form, "state?locale=nl"))).json()
     assert dutch["user"]["locale"] == "nl"
     assert dutch["template"]["steps"][0]["title"] == "About you"
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=surveyed.headers)).json()

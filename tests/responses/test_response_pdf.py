@@ -26,8 +26,8 @@ from formcase.responses.endpoints import wants_pdf
 from formcase.responses.models import Response
 from formcase.workspaces import certificates
 from tests.conftest import MakeTenant
-from tests.fill.test_fill_api import BROWSER, SURVEY, api, new_form
-from tests.helpers import Tenant, assert_error
+from tests.fill.test_fill_api import BROWSER, SURVEY, new_form
+from tests.helpers import Tenant, assert_error, fill_api
 
 SIGNED = Path(__file__).with_name("signed.yaml")
 PDF = {"Accept": "application/pdf"}
@@ -86,7 +86,7 @@ async def test_a_completed_response_as_a_sealed_pdf(
         surveyed,
         user={"email": "ann@x.example", "locale": "fr", "given_name": "Ann", "family_name": "B"},
     )
-    state = (await client.post(api(form, "state"), headers=BROWSER)).json()
+    state = (await client.post(fill_api(form, "state"), headers=BROWSER)).json()
     response_id = state["response"]["id"]
     steps = [
         ("about", {"name": "Ann Bé", "kind": "company"}),
@@ -95,9 +95,11 @@ async def test_a_completed_response_as_a_sealed_pdf(
         ("end", {"agree": True}),
     ]
     for step, data in steps:
-        saved = await client.post(api(form, f"steps/{step}"), json={"data": data}, headers=BROWSER)
+        saved = await client.post(
+            fill_api(form, f"steps/{step}"), json={"data": data}, headers=BROWSER
+        )
         assert saved.status_code == 200, saved.text
-    assert (await client.post(api(form, "submit"), headers=BROWSER)).status_code == 200
+    assert (await client.post(fill_api(form, "submit"), headers=BROWSER)).status_code == 200
 
     pdf = await get_pdf(client, surveyed, response_id)
     text = text_of(pdf)
@@ -145,8 +147,8 @@ async def test_a_completed_response_as_a_sealed_pdf(
 
 async def test_a_response_in_progress(client: httpx.AsyncClient, surveyed: Tenant) -> None:
     form = await new_form(client, surveyed)
-    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
-    await client.post(api(form, "steps/about"), json={"data": {"name": "Bo"}})
+    response_id = (await client.post(fill_api(form, "state"))).json()["response"]["id"]
+    await client.post(fill_api(form, "steps/about"), json={"data": {"name": "Bo"}})
     text = text_of(await get_pdf(client, surveyed, response_id))
     for fragment in ("Status In progress", "About you", "Name Bo", "Kind not answered"):
         assert fragment in text, (fragment, text)
@@ -158,7 +160,7 @@ async def test_odd_answers_never_break_the_pdf(
     client: httpx.AsyncClient, surveyed: Tenant, sessionmaker: Maker
 ) -> None:
     form = await new_form(client, surveyed)
-    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
+    response_id = (await client.post(fill_api(form, "state"))).json()["response"]["id"]
     long_text = "Zoë « ünïcödé » 中文 ✓ " + "word " * 3000 + "x" * 3000
     odd = {
         "name": long_text,
@@ -190,15 +192,19 @@ async def test_files_and_signatures_in_the_pdf(
         flow={"slug": "signed"},
         user={"email": "sam@x.example", "given_name": "Sam", "family_name": "Lee", "locale": "nl"},
     )
-    response_id = (await client.post(api(form, "state"), headers=BROWSER)).json()["response"]["id"]
+    response_id = (await client.post(fill_api(form, "state"), headers=BROWSER)).json()["response"][
+        "id"
+    ]
     content = b"a photo, as far as this test cares"
-    uploaded = await client.post(api(form, "files/photo"), files={"file": ("holiday.txt", content)})
+    uploaded = await client.post(
+        fill_api(form, "files/photo"), files={"file": ("holiday.txt", content)}
+    )
     assert uploaded.status_code == 201, uploaded.text
     data = {"name": "Sam", "colours": ["blue", "red"]}
-    await client.post(api(form, "steps/papers"), json={"data": data})
-    signed = await client.post(api(form, "signatures/consent"), json={"image": drawn()})
+    await client.post(fill_api(form, "steps/papers"), json={"data": data})
+    signed = await client.post(fill_api(form, "signatures/consent"), json={"image": drawn()})
     assert signed.status_code in (200, 201), signed.text
-    assert (await client.post(api(form, "submit"), headers=BROWSER)).status_code == 200
+    assert (await client.post(fill_api(form, "submit"), headers=BROWSER)).status_code == 200
 
     pdf = await get_pdf(client, tenant, response_id)
     text = text_of(pdf)
@@ -229,7 +235,7 @@ async def test_pdf_access(
     client: httpx.AsyncClient, surveyed: Tenant, make_tenant: MakeTenant
 ) -> None:
     form = await new_form(client, surveyed)
-    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
+    response_id = (await client.post(fill_api(form, "state"))).json()["response"]["id"]
     stranger = await make_tenant()
     denied = await client.get(f"/v1/responses/{response_id}", headers={**stranger.headers, **PDF})
     assert_error(denied, 403, "does not grant")

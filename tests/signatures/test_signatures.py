@@ -22,7 +22,7 @@ from formcase.templates import service as templates
 from formcase.workspaces.models import WorkspaceCertificate
 from tests.attachments.samples import pdf
 from tests.conftest import MakeTenant
-from tests.helpers import Tenant, assert_error
+from tests.helpers import Tenant, assert_error, fill_api
 
 SIGNING = Path(__file__).with_name("signing.yaml")
 
@@ -65,11 +65,6 @@ async def new_form(client: httpx.AsyncClient, tenant: Tenant, slug: str = "signi
     return created.json()
 
 
-def api(form: dict[str, Any], path: str) -> str:
-    link: str = form["links"]["fill"]
-    return link.replace("http://127.0.0.1:8000", "") + "/api/" + path
-
-
 async def certificate_of(sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant) -> str:
     async with sessionmaker() as session:
         row = (
@@ -102,9 +97,11 @@ async def test_a_drawn_signature_is_sealed_on_a_signature_sheet(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     form = await new_form(client, signer)
-    await client.post(api(form, "state"), headers={"User-Agent": "Pen/1.0"})
+    await client.post(fill_api(form, "state"), headers={"User-Agent": "Pen/1.0"})
     signed = await client.post(
-        api(form, "signatures/consent"), json={"image": drawn()}, headers={"User-Agent": "Pen/1.0"}
+        fill_api(form, "signatures/consent"),
+        json={"image": drawn()},
+        headers={"User-Agent": "Pen/1.0"},
     )
     assert signed.status_code == 201, signed.text
     signature = signed.json()
@@ -117,7 +114,7 @@ async def test_a_drawn_signature_is_sealed_on_a_signature_sheet(
     assert signature["signer"]["name"] == "Sam Lee"
     assert signature["signer"]["user-agent"] == "Pen/1.0"
 
-    state = (await client.post(api(form, "state"))).json()
+    state = (await client.post(fill_api(form, "state"))).json()
     assert state["response"]["signatures"]["consent"]["id"] == signature["id"]
     assert state["response"]["data"]["consent"] == signature["id"]
 
@@ -135,11 +132,11 @@ async def test_a_drawn_signature_is_sealed_on_a_signature_sheet(
     )
     assert as_pdf.headers["content-type"] == "application/pdf" and as_pdf.content == content
 
-    assert (await client.post(api(form, "submit"))).status_code == 200
+    assert (await client.post(fill_api(form, "submit"))).status_code == 200
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=signer.headers)).json()
     assert fetched["responses"][0]["signatures"]["consent"]["id"] == signature["id"]
     assert_error(
-        await client.post(api(form, "signatures/consent"), json={"image": drawn()}),
+        await client.post(fill_api(form, "signatures/consent"), json={"image": drawn()}),
         409,
         "completed",
     )
@@ -151,29 +148,31 @@ async def test_documents_are_stamped_and_sealed(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     form = await new_form(client, signer)
-    state = (await client.post(api(form, "state"))).json()
+    state = (await client.post(fill_api(form, "state"))).json()
     (document,) = state["template"]["documents"]["contract_signature"]
     assert document["name"] == "Your contract" and document["ready"] is False
-    assert_error(await client.get(api(form, "documents/contract_signature/1")), 409, "upload")
+    assert_error(await client.get(fill_api(form, "documents/contract_signature/1")), 409, "upload")
     assert_error(
-        await client.post(api(form, "signatures/contract_signature"), json={"image": drawn()}),
+        await client.post(fill_api(form, "signatures/contract_signature"), json={"image": drawn()}),
         409,
         "Your contract",
     )
 
     contract = pdf(842, 842, 842)
     uploaded = await client.post(
-        api(form, "files/contract"), files={"file": ("contract.pdf", contract)}
+        fill_api(form, "files/contract"), files={"file": ("contract.pdf", contract)}
     )
     assert uploaded.status_code == 201, uploaded.text
-    state = (await client.post(api(form, "state"))).json()
+    state = (await client.post(fill_api(form, "state"))).json()
     assert state["template"]["documents"]["contract_signature"][0]["ready"] is True
-    shown = await client.get(api(form, "documents/contract_signature/1"))
+    shown = await client.get(fill_api(form, "documents/contract_signature/1"))
     assert shown.status_code == 200 and shown.content == contract
     assert shown.headers["content-disposition"].startswith("inline")
-    assert_error(await client.get(api(form, "documents/contract_signature/2")), 404)
+    assert_error(await client.get(fill_api(form, "documents/contract_signature/2")), 404)
 
-    signed = await client.post(api(form, "signatures/contract_signature"), json={"image": drawn()})
+    signed = await client.post(
+        fill_api(form, "signatures/contract_signature"), json={"image": drawn()}
+    )
     assert signed.status_code == 201, signed.text
     signature = signed.json()
     assert signature["items"] == 1
@@ -223,20 +222,22 @@ async def test_a_workspace_document_and_signing_again(
     async with sessionmaker() as session:
         await templates.publish(session, owner.slug, templates.read_file(template))
     form = await new_form(client, owner, "terms")
-    first = await client.post(api(form, "signatures/terms_signature"), json={"image": drawn()})
+    first = await client.post(fill_api(form, "signatures/terms_signature"), json={"image": drawn()})
     assert first.status_code == 201, first.text
     with pikepdf.open(io.BytesIO(await signed_bytes(client, owner, first.json()["id"]))) as result:
         # Two pages, and by default the signature is on the last one.
         assert len(result.pages) == 2
         assert any(x.get("/Subtype") == "/Image" for x in _xobjects(result.pages[1]))
 
-    again = await client.post(api(form, "signatures/terms_signature"), json={"image": drawn(400)})
+    again = await client.post(
+        fill_api(form, "signatures/terms_signature"), json={"image": drawn(400)}
+    )
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
     assert_error(
         await client.get(f"/v1/signatures/{first.json()['id']}", headers=owner.headers), 404
     )
-    state = (await client.post(api(form, "state"))).json()
+    state = (await client.post(fill_api(form, "state"))).json()
     assert state["response"]["data"]["terms_signature"] == again.json()["id"]
 
 
@@ -257,32 +258,36 @@ async def test_bad_signatures_are_refused_and_nothing_is_kept(
         ("data:image/png;base64," + base64.b64encode(png_bytes[:60]).decode(), "readable PNG"),
     ):
         assert_error(
-            await client.post(api(form, "signatures/consent"), json={"image": image}), 400, message
+            await client.post(fill_api(form, "signatures/consent"), json={"image": image}),
+            400,
+            message,
         )
     assert_error(
-        await client.post(api(form, "signatures/name"), json={"image": drawn()}),
+        await client.post(fill_api(form, "signatures/name"), json={"image": drawn()}),
         400,
         "not a signature field",
     )
-    assert_error(await client.post(api(form, "signatures/ghost"), json={"image": drawn()}), 404)
-    assert_error(await client.post(api(form, "signatures/consent"), json={}), 400)
-    state = (await client.post(api(form, "state"))).json()
+    assert_error(
+        await client.post(fill_api(form, "signatures/ghost"), json={"image": drawn()}), 404
+    )
+    assert_error(await client.post(fill_api(form, "signatures/consent"), json={}), 400)
+    state = (await client.post(fill_api(form, "state"))).json()
     assert state["response"]["signatures"] == {}
     assert "consent" not in state["response"]["data"]
     # Required and unsigned: submit says which.
-    assert_error(await client.post(api(form, "submit")), 400, "consent")
+    assert_error(await client.post(fill_api(form, "submit")), 400, "consent")
 
 
 async def test_the_signature_of_a_hidden_element_goes_at_submit(
     client: httpx.AsyncClient, signer: Tenant
 ) -> None:
     form = await new_form(client, signer)
-    await client.post(api(form, "steps/papers"), json={"data": {"wants_mandate": True}})
-    mandate = await client.post(api(form, "signatures/mandate"), json={"image": drawn()})
+    await client.post(fill_api(form, "steps/papers"), json={"data": {"wants_mandate": True}})
+    mandate = await client.post(fill_api(form, "signatures/mandate"), json={"image": drawn()})
     assert mandate.status_code == 201
-    await client.post(api(form, "signatures/consent"), json={"image": drawn()})
-    await client.post(api(form, "steps/papers"), json={"data": {"wants_mandate": False}})
-    assert (await client.post(api(form, "submit"))).status_code == 200
+    await client.post(fill_api(form, "signatures/consent"), json={"image": drawn()})
+    await client.post(fill_api(form, "steps/papers"), json={"data": {"wants_mandate": False}})
+    assert (await client.post(fill_api(form, "submit"))).status_code == 200
     fetched = (await client.get(f"/v1/forms/{form['id']}", headers=signer.headers)).json()
     (response,) = fetched["responses"]
     assert set(response["signatures"]) == {"consent"}
@@ -296,7 +301,9 @@ async def test_signature_access(
     client: httpx.AsyncClient, signer: Tenant, make_tenant: MakeTenant
 ) -> None:
     form = await new_form(client, signer)
-    signature = (await client.post(api(form, "signatures/consent"), json={"image": drawn()})).json()
+    signature = (
+        await client.post(fill_api(form, "signatures/consent"), json={"image": drawn()})
+    ).json()
     stranger = await make_tenant(template_files=[])
     assert_error(
         await client.get(f"/v1/signatures/{signature['id']}", headers=stranger.headers), 403
