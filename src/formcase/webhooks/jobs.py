@@ -7,12 +7,15 @@ can drop duplicates."""
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import certifi
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +55,13 @@ def _retry_after(value: str | None) -> float | None:
     return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: making one loads the CA bundle (~30 ms), which done per
+    delivery held a worker to about 20 deliveries a second."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 async def _send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> Outcome:
     """POST the body and say how it went, never raising. Only the start of the answer is
     read (a receiver cannot make the worker read megabytes)."""
@@ -62,7 +72,7 @@ async def _send(url: str, body: bytes, headers: dict[str, str], settings: Settin
     timeout = httpx.Timeout(settings.webhook_timeout_seconds)
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls()) as client,
             client.stream("POST", url, content=body, headers=headers) as response,
         ):
             read = b""
