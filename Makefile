@@ -65,6 +65,7 @@ bench: install apt-bench
 	$(PY) bench/forms.py
 	$(PY) bench/attachments.py
 	$(PY) bench/fill.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
