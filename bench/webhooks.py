@@ -138,7 +138,9 @@ async def bench(
         wait_for(f"{base}/healthz")
         headers = {"Authorization": f"Bearer {token}"}
         hook = {"url": hook_url, "events": ["forms:created"]}
-        httpx.post(f"{base}/v1/webhooks", json=hook, headers=headers).raise_for_status()
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"{base}/v1/webhooks", json=hook, headers=headers)
+            answer.raise_for_status()
 
         # drain: a backlog first, then the workers
         backlog = await create_forms(base, token, events, None)
