@@ -163,7 +163,9 @@ async def _state(
     documents: dict[str, list[dict[str, Any]]] = {}
     for _, element in template.elements():
         if element.type is ElementType.SIGNATURE and element.documents and element.key:
-            found = await signatures.documents_of(session, element, response, template, chosen)
+            found = await signatures.documents_of(
+                session, element, response, template, chosen, files
+            )
             documents[element.key] = [
                 {
                     "index": document.index,

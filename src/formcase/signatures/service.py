@@ -110,11 +110,14 @@ async def documents_of(
     response: Response,
     template: TemplateFile,
     locale: str,
+    uploads: list[Attachment] | None = None,
 ) -> list[ToSign]:
     """The element's documents, each with the PDF it stands for once there is one: a
-    workspace attachment, or the contact's upload to a file field of this response."""
+    workspace attachment, or the contact's upload to a file field of this response
+    (`uploads`: the response's attachments, when the caller has read them already)."""
     found: list[ToSign] = []
-    uploads = await responses.attachments_of(session, [response.id])
+    if uploads is None:
+        uploads = await responses.attachments_of(session, [response.id])
     for index, spec in enumerate(element.documents or [], 1):
         name = localise(spec.name, locale, template.locale)
         attachment: Attachment | None = None
