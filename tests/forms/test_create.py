@@ -221,7 +221,7 @@ async def test_options_are_checked_against_the_template(
                 "flow": {"slug": "contact-details"},
                 "webhooks": {"ftp://x.example/h": ["forms:created"]},
             },
-            ["http(s)"],
+            ["ftp://x.example/h", "https://"],
         ),
         ({"flow": {"slug": "contact-details"}, "data": []}, ["data"]),
         (

@@ -79,7 +79,9 @@ async def test_enqueue_makes_one_delivery_per_subscription_and_batch(
             session,
             uuid.UUID(form["id"]),
             tenant.id,
-            {receiver.url("/form-own"): ["requests:updated"]},
+            service.check_form_webhooks(
+                {receiver.url("/form-own"): ["requests:updated"]}, settings
+            ),
             settings,
         )
         await service.subscribe_form(

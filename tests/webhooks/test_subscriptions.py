@@ -276,19 +276,14 @@ async def test_unknown_delivery_is_404(
     )
 
 
-async def test_form_subscriptions_are_checked_without_name_resolution(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, tenant: Tenant
-) -> None:
-    async with sessionmaker() as session:
-        with pytest.raises(BadRequest, match="loopback"):
-            await service.subscribe_form(
-                session, uuid.uuid4(), tenant.id, {"https://127.0.0.1/x": ["*"]}, settings
-            )
-        with pytest.raises(BadRequest, match="this machine"):
-            await service.subscribe_form(
-                session, uuid.uuid4(), tenant.id, {"https://localhost/x": ["*"]}, settings
-            )
-        with pytest.raises(BadRequest, match="unknown events"):
-            await service.subscribe_form(
-                session, uuid.uuid4(), tenant.id, {"https://hooks.example/x": ["nope"]}, settings
-            )
+def test_form_webhooks_are_checked_without_name_resolution(settings: Settings) -> None:
+    with pytest.raises(BadRequest, match="loopback"):
+        service.check_form_webhooks({"https://127.0.0.1/x": ["*"]}, settings)
+    with pytest.raises(BadRequest, match="this machine"):
+        service.check_form_webhooks({"https://localhost/x": ["*"]}, settings)
+    with pytest.raises(BadRequest, match="unknown events"):
+        service.check_form_webhooks({"https://hooks.example/x": ["nope"]}, settings)
+    checked = service.check_form_webhooks(
+        {"https://hooks.example/x": ["requests:updated"]}, settings
+    )
+    assert checked == {"https://hooks.example/x": ["forms:updated"]}

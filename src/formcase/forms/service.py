@@ -31,8 +31,6 @@ from formcase.forms.filters import (
 from formcase.forms.models import Form
 from formcase.forms.repository import FormRow
 from formcase.forms.schemas import (
-    WEBHOOK_EVENT_ALIASES,
-    WEBHOOK_EVENTS,
     FormCount,
     FormCountParams,
     FormCreate,
@@ -282,22 +280,6 @@ def _check_url(url: str, field: str, *, https_only: bool) -> str:
     return url
 
 
-def _check_webhooks(webhooks: dict[str, list[str]]) -> dict[str, list[str]]:
-    checked: dict[str, list[str]] = {}
-    for url, events in webhooks.items():
-        _check_url(url, f"webhooks.{url}", https_only=False)
-        if not events:
-            raise BadRequest(f"Webhook {url} subscribes to no events.")
-        unknown = [e for e in events if e not in WEBHOOK_EVENTS and e not in WEBHOOK_EVENT_ALIASES]
-        if unknown:
-            raise BadRequest(
-                f"Webhook {url}: unknown events {', '.join(unknown)}. "
-                f"Events: {', '.join(WEBHOOK_EVENTS)} (requests:* also accepted)."
-            )
-        checked[url] = list(dict.fromkeys(WEBHOOK_EVENT_ALIASES.get(e, e) for e in events))
-    return checked
-
-
 async def create(
     session: AsyncSession, principal: Principal, body: FormCreate, settings: Settings
 ) -> Document:
@@ -346,7 +328,7 @@ async def create(
         raise BadRequest(f"Field 'options': {exc}.") from None
     if body.redirect_url is not None:
         _check_url(body.redirect_url, "redirect_url", https_only=True)
-    webhooks = _check_webhooks(body.webhooks)
+    webhooks = webhooks_service.check_form_webhooks(body.webhooks, settings)
 
     now = utcnow()
     active_until = body.active_until

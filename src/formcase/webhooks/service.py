@@ -133,6 +133,17 @@ async def create(
     return to_document(subscription, secret)
 
 
+def check_form_webhooks(webhooks: dict[str, list[str]], settings: Settings) -> dict[str, list[str]]:
+    """A form's `webhooks` map (URL -> events), checked as a subscription is: known events
+    (requests:* turned into forms:*), and the SSRF checks that need no name resolution
+    (400); the resolved addresses are checked at every delivery."""
+    checked: dict[str, list[str]] = {}
+    for url, events in webhooks.items():
+        checked[url] = check_events(events, f"webhooks.{url}")
+        guard.check_literal(url, allow_private=settings.webhook_allow_private)
+    return checked
+
+
 async def subscribe_form(
     session: AsyncSession,
     form_id: uuid.UUID,
@@ -140,15 +151,12 @@ async def subscribe_form(
     webhooks: dict[str, list[str]],
     settings: Settings,
 ) -> None:
-    """A form's own subscriptions, from the `webhooks` map it is created with (URL -> events).
-    Added to the session, not committed: call it before publishing the form's `forms:created`
-    so that the event reaches them. The URLs pass the SSRF checks that need no name
-    resolution (400); the resolved addresses are checked at every delivery."""
+    """A form's own subscriptions, from its map as `check_form_webhooks` gave it back. Added
+    to the session, not committed: call it before publishing the form's `forms:created` so
+    that the event reaches them."""
     for url, events in webhooks.items():
-        checked = check_events(events, f"webhooks.{url}")
-        guard.check_literal(url, allow_private=settings.webhook_allow_private)
         subscription, _ = _new(
-            workspace_id, form_id, url, checked, True, settings.resolved_secret_key
+            workspace_id, form_id, url, events, True, settings.resolved_secret_key
         )
         session.add(subscription)
     if webhooks:
