@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.events.models import Event
-from formcase.kit.responses import OPTIONS, _default
+from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
 from formcase.webhooks import service as webhooks
 
@@ -42,7 +42,7 @@ class NewEvent:
 def frozen(document: dict[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy, serialised as the API serialises it (UTC `Z` timestamps, whole
     seconds, UUIDs as strings): later changes to the object do not reach it."""
-    copy: dict[str, Any] = orjson.loads(orjson.dumps(document, option=OPTIONS, default=_default))
+    copy: dict[str, Any] = orjson.loads(api_json(document))
     return copy
 
 

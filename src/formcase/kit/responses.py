@@ -20,11 +20,16 @@ def _default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def api_json(content: Any) -> bytes:
+    """`content` encoded as the API sends it (also what webhooks and events freeze)."""
+    return orjson.dumps(content, option=OPTIONS, default=_default)
+
+
 class JSONBytes(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=OPTIONS, default=_default)
+        return api_json(content)
 
 
 def dumps(content: Any) -> str:

@@ -7,7 +7,6 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-import orjson
 from sqlalchemy import SQLColumnExpression
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +15,7 @@ from formcase.config import Settings
 from formcase.events.models import Event
 from formcase.kit.errors import BadRequest
 from formcase.kit.listing import PageMeta, order_by
-from formcase.kit.responses import OPTIONS, _default
+from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
 from formcase.webhooks import guard, repository, signing
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -258,7 +257,7 @@ def body_of(batch: list[Event]) -> bytes:
         "data": {"type": first.subject_type, "id": first.subject_id},
         "request": first.payload,
     }
-    return orjson.dumps(payload, option=OPTIONS, default=_default)
+    return api_json(payload)
 
 
 async def enqueue(session: AsyncSession, events: list[Event]) -> None:
