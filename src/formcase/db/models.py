@@ -5,6 +5,7 @@ from formcase.auth.models import ApiToken, token_workspaces
 from formcase.db.base import Base
 from formcase.events.models import Event, Job
 from formcase.forms.models import Form, FormTally
+from formcase.notifications.models import Notification
 from formcase.responses.models import Response, ResponseEvent
 from formcase.signatures.models import Signature
 from formcase.templates.models import FormTemplate, FormTemplateVersion
@@ -27,6 +28,7 @@ __all__ = [
     "FormTemplateVersion",
     "Job",
     "Member",
+    "Notification",
     "Response",
     "ResponseEvent",
     "ServerKey",

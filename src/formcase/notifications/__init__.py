@@ -1,0 +1,1 @@
+"""Notifications to contacts: invitations, reminders and confirmations by email and SMS."""
