@@ -7,6 +7,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,35 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(
         default=5, ge=1, description="consecutive dead deliveries that disable a subscription"
     )
+    # Notifications to contacts (docs/notifications.md).
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host[:port] (STARTTLS when offered), "
+        "smtp+starttls:// (STARTTLS required) or smtps:// (TLS); unset: emails are skipped",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificates (PEM) to trust for the SMTP server's TLS"
+    )
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    mail_from: str | None = Field(
+        default=None,
+        description="sender of emails, 'Name <address>'; default formcase <noreply@public host>",
+    )
+    sms_provider: str = Field(
+        default="log", pattern="^(log|http)$", description="log (not sent) or http (a gateway)"
+    )
+    sms_url: str | None = Field(default=None, description="the HTTP gateway's URL (POST)")
+    sms_headers: dict[str, str] = Field(
+        default_factory=dict, description='headers for the gateway, e.g. {"Authorization": …}'
+    )
+    sms_body: dict[str, Any] = Field(
+        default_factory=lambda: dict(to="{to}", text="{text}", **{"from": "{from}"}),
+        description="the JSON the gateway gets; {to}, {from} and {text} in strings are filled",
+    )
+    sms_message_id_path: str = Field(
+        default="id", description="where the gateway's answer has the message id (a.b.0.c)"
+    )
+    sms_from: str | None = Field(default=None, description="sender id or number of SMS")
     # The job worker (docs/worker.md).
     run_worker: bool = Field(default=True, description="`formcase serve` runs a worker in-process")
     worker_concurrency: int = Field(default=8, ge=1, description="jobs a worker runs at once")

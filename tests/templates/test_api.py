@@ -82,9 +82,19 @@ async def test_options(client: httpx.AsyncClient, tenant: Tenant) -> None:
     options = await client.get(
         "/v1/form_templates/client-onboarding/options", headers=tenant.headers
     )
-    assert options.json() == {"reminder_interval_days": 3, "send_confirmation": True}
+    assert options.json() == {
+        "send_invitation": True,
+        "max_reminders": 3,
+        "reminder_interval_days": 3,
+        "send_confirmation": True,
+    }
     legacy = await client.get("/v1/flows/contact-details/options", headers=tenant.headers)
-    assert legacy.json() == {"reminder_interval_days": None, "send_confirmation": False}
+    assert legacy.json() == {
+        "send_invitation": True,
+        "max_reminders": 3,
+        "reminder_interval_days": None,
+        "send_confirmation": False,
+    }
     missing = await client.get("/v1/form_templates/ghost/options", headers=tenant.headers)
     assert_error(missing, 404, "'ghost'")
 

@@ -133,14 +133,26 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 def test_options_merge_and_checks() -> None:
     template = parse_definition(variant("options", {"reminder_interval_days": 2, "brand": "x"}))
     assert check_options(template, {"brand": "y"}) == {
+        "send_invitation": True,
         "reminder_interval_days": 2,
+        "max_reminders": 3,
         "send_confirmation": False,
         "brand": "y",
     }
     with pytest.raises(ValueError, match="unknown option 'nope'"):
         check_options(template, {"nope": 1})
-    with pytest.raises(ValueError, match="must be a number"):
-        check_options(template, {"reminder_interval_days": "2"})
+    for wrong in ("2", 0, 2.5, True, 400):
+        with pytest.raises(ValueError, match="whole number from 1 to 365 or null"):
+            check_options(template, {"reminder_interval_days": wrong})
+    assert (
+        check_options(template, {"reminder_interval_days": None})["reminder_interval_days"] is None
+    )
+    with pytest.raises(ValueError, match="'max_reminders' must be a whole number from 0 to 50$"):
+        check_options(template, {"max_reminders": None})
+    with pytest.raises(ValueError, match="'send_invitation' must be a boolean"):
+        check_options(template, {"send_invitation": "no"})
+    with pytest.raises(TemplateFileError, match="reminder_interval_days"):
+        parse_definition(variant("options", {"reminder_interval_days": -1}))
 
 
 def test_prefill_accepts_flat_and_nested_dotted_keys() -> None:

@@ -30,7 +30,6 @@ from formcase.kit.conditions import VisibleIf, evaluate, lookup
 from formcase.responses import repository as responses
 from formcase.templates import service as templates
 from formcase.templates.format import Element, ElementType, TemplateFile, localise
-from formcase.templates.models import FormTemplateVersion
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -403,8 +402,7 @@ async def _refusal(
     wanted: list[str | None] = [requested]
     when: datetime | None = None
     if form is not None:
-        version = await session.get(FormTemplateVersion, form.template_version_id)
-        template = templates.definition(version) if version is not None else None
+        template = await templates.definition_by_id(session, form.template_version_id)
         wanted += [await _last_locale(session, form), form.user_locale]
         when = form.active_from if refusal.reason == "not_yet_open" else form.active_until
     else:

@@ -26,6 +26,7 @@ from formcase.forms.schemas import FormStatus
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.time import isoformat_z, utcnow
+from formcase.notifications import service as notifications
 from formcase.responses import repository as responses_repository
 from formcase.responses import service as responses
 from formcase.responses.models import Response
@@ -40,7 +41,6 @@ from formcase.templates.format import (
     TemplateFile,
     check_value,
 )
-from formcase.templates.models import FormTemplateVersion
 
 # What the contact fills in the page itself; files and signatures have their own calls.
 TYPED_IN = {t for t in ElementType if t not in NOT_PREFILLABLE}
@@ -84,9 +84,7 @@ async def fillable(
         raise NotFillable(
             "not_yet_open", 409, f"This form opens on {isoformat_z(form.active_from)}."
         )
-    version = await session.get(FormTemplateVersion, form.template_version_id)
-    assert version is not None
-    return form, templates.definition(version)
+    return form, await templates.definition_by_id(session, form.template_version_id)
 
 
 async def _response(
@@ -317,6 +315,7 @@ async def submit(
     response.data = answers
     await signatures.keep_only(session, response.id, set(answers))
     response.completed_at = utcnow()
+    await notifications.form_completed(session, form, template, settings)
     await _close(session, settings, form, response, FormStatus.COMPLETED, client)
     return {"completed_at": response.completed_at, "redirect_url": form.redirect_url}
 

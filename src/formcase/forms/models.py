@@ -87,3 +87,8 @@ class FormTally(Base):
     status: Mapped[str] = mapped_column(String(16))
     archived: Mapped[bool]
     delta: Mapped[int] = mapped_column(BigInteger)
+
+
+def fill_link(public_url: str, fill_token: str) -> str:
+    """The contact's personal link (`links.fill`)."""
+    return f"{public_url}/f/{fill_token}"

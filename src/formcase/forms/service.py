@@ -28,7 +28,7 @@ from formcase.forms.filters import (
     group_expression,
     tallies_answer,
 )
-from formcase.forms.models import Form
+from formcase.forms.models import Form, fill_link
 from formcase.forms.repository import FormRow
 from formcase.forms.schemas import (
     FormCount,
@@ -44,6 +44,7 @@ from formcase.kit.errors import BadRequest, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
+from formcase.notifications import service as notifications
 from formcase.responses import service as responses
 from formcase.templates import service as templates
 from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
@@ -74,7 +75,7 @@ def to_document(row: FormRow, public_url: str) -> Document:
         "active_from": row["active_from"],
         "active_until": row["active_until"],
         "links": {
-            "fill": f"{public_url}/f/{row['fill_token']}",
+            "fill": fill_link(public_url, row["fill_token"]),
             "app": f"{public_url}/app/forms/{row['id']}",
         },
         "user": {
@@ -105,13 +106,19 @@ def to_document(row: FormRow, public_url: str) -> Document:
 
 
 async def _documents(session: AsyncSession, rows: list[FormRow], public_url: str) -> list[Document]:
-    """Form documents with their `responses[]` (one query for all those that have any)."""
+    """Form documents with their `responses[]` and `notifications[]` (one query each for all
+    the forms that can have any)."""
     documents = [to_document(row, public_url) for row in rows]
     answered = [doc for doc, row in zip(documents, rows, strict=True) if row["has_responses"]]
     if answered:
         found = await responses.summaries(session, answered, public_url)
         for document in answered:
             document["responses"] = found.get(document["id"], [])
+    reachable = [row["id"] for row in rows if row["user_email"] or row["user_phone"]]
+    if reachable:
+        sent = await notifications.documents_of(session, reachable)
+        for document in documents:
+            document["notifications"] = sent.get(document["id"], [])
     return documents
 
 
@@ -128,6 +135,13 @@ async def document_of(session: AsyncSession, form_id: uuid.UUID, public_url: str
     if row is None:
         raise NotFound(f"No form with id {form_id}.")
     return (await _documents(session, [row], public_url))[0]
+
+
+async def locked(session: AsyncSession, form_id: uuid.UUID, *, lock: bool = True) -> Form | None:
+    """A form's row for a job that changes what hangs off it, locked unless `lock` is false."""
+    if lock:
+        return await repository.get_for_update(session, form_id)
+    return await session.get(Form, form_id)
 
 
 async def _granted_row(session: AsyncSession, principal: Principal, form_id: uuid.UUID) -> FormRow:
@@ -373,6 +387,8 @@ async def create(
     )
     await repository.add(session, form)
     await webhooks_service.subscribe_form(session, form.id, form.workspace_id, webhooks, settings)
+    if form.status == FormStatus.PENDING:
+        await notifications.form_pending(session, form, template, settings)
     document = await document_of(session, form.id, settings.public_url)
     await outbox.publish(session, [_form_event(outbox.FORMS_CREATED, document)])
     await session.commit()
@@ -455,6 +471,9 @@ async def update(
     if (form.status, form.archived, form.processed_at, form.active_until) == before:
         await session.commit()  # nothing changed: no event
         return await get(session, principal, form_id, settings)
+    if before[0] == FormStatus.DRAFT and form.status == FormStatus.PENDING:
+        template = await templates.definition_by_id(session, form.template_version_id)
+        await notifications.form_pending(session, form, template, settings)
     await session.flush()
     document = await document_of(session, form_id, settings.public_url)
     kinds = [outbox.FORMS_UPDATED]

@@ -31,7 +31,6 @@ from formcase.signatures import repository as signatures_repository
 from formcase.signatures import service as signatures
 from formcase.storage import Storage
 from formcase.templates import service as templates
-from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces import certificates
 from formcase.workspaces import repository as workspaces_repository
 
@@ -175,8 +174,6 @@ async def pdf_document(
     signatures with their drawn images, and audit trail."""
     form = await forms_repository.get(session, response.form_id)
     assert form is not None  # a response goes with its form (ON DELETE CASCADE)
-    version = await session.get(FormTemplateVersion, form["template_version_id"])
-    assert version is not None
     workspace = await workspaces_repository.by_id(session, response.workspace_id)
     assert workspace is not None
     files = await repository.attachments_of(session, [response.id])
@@ -203,7 +200,7 @@ async def pdf_document(
     names = (form["user_given_name"], form["user_family_name"])
     return ResponseDocument(
         workspace=workspace.name,
-        template=templates.definition(version),
+        template=await templates.definition_by_id(session, form["template_version_id"]),
         locale=response.locale or form["user_locale"],
         form_id=response.form_id,
         response_id=response.id,

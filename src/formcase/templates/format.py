@@ -48,9 +48,29 @@ NOT_PREFILLABLE = {ElementType.FILE, ElementType.SIGNATURE, ElementType.PARAGRAP
 
 # Options every template has; a template may change their defaults and add its own.
 BUILTIN_OPTIONS: dict[str, Any] = {
+    "send_invitation": True,  # email/SMS the contact the link when the form becomes pending
     "reminder_interval_days": None,  # days between reminders while pending; null: none
-    "send_confirmation": False,  # email the contact a confirmation on completion
+    "max_reminders": 3,  # reminders sent at most
+    "send_confirmation": False,  # tell the contact on completion that their answers arrived
 }
+# Whole-number options and their bounds (null allowed where the default is null).
+BOUNDED_OPTIONS = {"reminder_interval_days": (1, 365), "max_reminders": (0, 50)}
+
+# What the texts of notifications may name: {user.given_name} and so on (docs/notifications.md).
+MESSAGE_VARIABLES = frozenset(
+    {
+        "user.given_name",
+        "user.family_name",
+        "user.email",
+        "user.phone",
+        "user.company_name",
+        "form.title",
+        "form.link",
+        "form.active_until",
+        "workspace.name",
+    }
+)
+MESSAGE_VARIABLE = re.compile(r"\{([a-z_]+\.[a-z_]+)\}")
 
 
 class Choice(BaseModel):
@@ -166,6 +186,60 @@ class Element(BaseModel):
         return self
 
 
+def _email_address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"'{value}' is not an email address ({exc})") from None
+
+
+class MessageTexts(BaseModel):
+    """A template's own texts for one kind of notification; what is left out comes from the
+    built-in texts in the contact's language."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: Localised | None = Field(None, description="the email's subject")
+    body: Localised | None = Field(None, description="the email's text; blank lines part it")
+    sms: Localised | None = Field(None, description="the SMS; the link is added when missing")
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return _email_address(value)
+
+
+class Notifications(BaseModel):
+    """Who the template's emails come from and the texts of its notifications."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    sender: Sender | None = Field(None, alias="from")
+    reply_to: str | None = Field(None, max_length=320)
+    invitation: MessageTexts | None = None
+    reminder: MessageTexts | None = None
+    confirmation: MessageTexts | None = None
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_to(cls, value: str | None) -> str | None:
+        return _email_address(value)
+
+    def texts(self) -> Iterator[tuple[str, Localised | None]]:
+        for kind in ("invitation", "reminder", "confirmation"):
+            texts: MessageTexts | None = getattr(self, kind)
+            if texts is not None:
+                yield f"{kind} subject", texts.subject
+                yield f"{kind} body", texts.body
+                yield f"{kind} sms", texts.sms
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -187,6 +261,7 @@ class TemplateFile(BaseModel):
     locales: list[str] | None = None
     description: str | None = Field(None, max_length=1000)
     options: dict[str, Any] = Field(default_factory=dict)
+    notifications: Notifications = Field(default_factory=Notifications)
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("slug")
@@ -240,10 +315,18 @@ class TemplateFile(BaseModel):
                 unknown = sorted(set(text) - set(locales))
                 if unknown:
                     raise ValueError(f"{where} uses undeclared locales: {', '.join(unknown)}")
+        for where, text in self.notifications.texts():
+            for value in [text] if isinstance(text, str) else (text or {}).values():
+                unknown = sorted(set(MESSAGE_VARIABLE.findall(value)) - MESSAGE_VARIABLES)
+                if unknown:
+                    raise ValueError(
+                        f"notifications: {where} names unknown variables "
+                        f"{', '.join('{' + name + '}' for name in unknown)} "
+                        f"(known: {', '.join(sorted(MESSAGE_VARIABLES))})"
+                    )
         for key, value in self.options.items():
-            default = BUILTIN_OPTIONS.get(key)
-            if default is not None and not _same_json_type(default, value):
-                raise ValueError(f"option '{key}' must be a {_json_type(default)}")
+            if key in BUILTIN_OPTIONS and (problem := _option_problem(key, value)):
+                raise ValueError(problem)
         return self
 
     def elements(self) -> Iterator[tuple[Step, Element]]:
@@ -279,6 +362,8 @@ class TemplateFile(BaseModel):
                     yield f"option '{option.value}' of {name}", option.label
                 for number, document in enumerate(element.documents or [], 1):
                     yield f"name of document {number} of {name}", document.name
+        for where, text in self.notifications.texts():
+            yield f"notifications: {where}", text
 
 
 def localise(text: Localised | None, locale: str, default: str) -> str | None:
@@ -311,6 +396,22 @@ def _same_json_type(default: Any, value: Any) -> bool:
     return value is None or _json_type(default) == _json_type(value)
 
 
+def _option_problem(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the built-in option `key`, or None."""
+    default = BUILTIN_OPTIONS[key]
+    if key in BOUNDED_OPTIONS:
+        low, high = BOUNDED_OPTIONS[key]
+        if value is None and default is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            nullable = " or null" if default is None else ""
+            return f"option '{key}' must be a whole number from {low} to {high}{nullable}"
+        return None
+    if default is not None and not _same_json_type(default, value):
+        return f"option '{key}' must be a {_json_type(default)}"
+    return None
+
+
 def check_options(template: TemplateFile, given: dict[str, Any]) -> dict[str, Any]:
     """A form's options: the template's, overridden by known keys of the right type."""
     effective = template.effective_options()
@@ -318,6 +419,9 @@ def check_options(template: TemplateFile, given: dict[str, Any]) -> dict[str, An
     for key, value in given.items():
         if key not in effective:
             problems.append(f"unknown option '{key}' (this template has: {', '.join(effective)})")
+        elif key in BUILTIN_OPTIONS:
+            if problem := _option_problem(key, value):
+                problems.append(problem)
         elif effective[key] is not None and not _same_json_type(effective[key], value):
             problems.append(f"option '{key}' must be a {_json_type(effective[key])}")
     if problems:

@@ -91,6 +91,17 @@ def definition(version: FormTemplateVersion) -> TemplateFile:
     return parsed
 
 
+async def definition_by_id(session: AsyncSession, version_id: uuid.UUID) -> TemplateFile:
+    """The parsed template of a version (a form's), read only when not already kept."""
+    parsed = _DEFINITIONS.get(version_id)
+    if parsed is not None:
+        return parsed
+    version = await session.get(FormTemplateVersion, version_id)
+    if version is None:
+        raise LookupError(f"no template version {version_id}")
+    return definition(version)
+
+
 def _checksum(template: TemplateFile) -> tuple[dict[str, Any], str]:
     document = template.model_dump(mode="json", by_alias=True, exclude_unset=True)
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -27,6 +27,7 @@ from formcase.worker.registry import HANDLERS, GiveUp, Handler, JobContext, Retr
 
 # isort: split
 # handler modules: imported here so that they register
+from formcase.notifications import jobs as notification_jobs  # noqa: F401
 from formcase.webhooks import jobs as webhook_jobs  # noqa: F401
 
 if os.environ.get("FORMCASE_TEST_HANDLERS") == "1":  # test-only job kinds (tests/worker)

@@ -1,0 +1,46 @@
+"""Every query on notifications."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formcase.notifications.models import Notification
+
+
+async def of_forms(
+    session: AsyncSession, form_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[Notification]]:
+    """Each form's notifications, oldest first (one query for all)."""
+    found: dict[uuid.UUID, list[Notification]] = defaultdict(list)
+    if not form_ids:
+        return found
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.form_id.in_(list(form_ids)))
+        .order_by(Notification.form_id, Notification.created_at, Notification.method)
+    )
+    for row in rows:
+        found[row.form_id].append(row)
+    return found
+
+
+async def count_of_kind(session: AsyncSession, form_id: uuid.UUID, kind: str) -> int:
+    """How many notifications of this kind the form has had (one per kind and occasion is
+    written for each method: counted once per occasion)."""
+    number = await session.scalar(
+        select(func.count(func.distinct(Notification.created_at))).where(
+            Notification.form_id == form_id, Notification.kind == kind
+        )
+    )
+    return int(number or 0)
+
+
+async def get_for_update(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
+    return await session.scalar(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    )
