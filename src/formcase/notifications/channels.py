@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate, getaddresses
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -74,12 +77,14 @@ def email_message(
     message_id: str,
     reply_to: str | None = None,
     cc: str | None = None,
-) -> EmailMessage:
+) -> Message:
     """The email's headers and parts; a Bcc is never a header (send_email puts it in the
-    envelope only)."""
-    message = EmailMessage()
-    message["Subject"] = content.subject
-    message["From"] = sender
+    envelope only). Built with the compat32 classes and `Header`: the newer EmailMessage of
+    Python 3.11 drops the space between two encoded words when it folds a non-ASCII subject
+    ("“Annual review”" arrives as "“Annualreview”")."""
+    message = MIMEMultipart("alternative")
+    message["Subject"] = Header(content.subject, "utf-8")  # type: ignore[assignment]
+    message["From"] = _address_header(sender)
     message["To"] = to
     if cc:
         message["Cc"] = cc
@@ -90,9 +95,15 @@ def email_message(
     # it and before we recorded it) is one message to the contact's mail client.
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(content.text)
-    message.add_alternative(content.html, subtype="html")
+    message.attach(MIMEText(content.text, "plain", "utf-8"))
+    message.attach(MIMEText(content.html, "html", "utf-8"))
     return message
+
+
+def _address_header(value: str) -> str:
+    """'Name <address>' with a non-ASCII name encoded as RFC 2047 wants."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if address else value
 
 
 def message_id_for(notification_id: str, sender: str) -> str:
@@ -100,7 +111,7 @@ def message_id_for(notification_id: str, sender: str) -> str:
     return f"<{notification_id}@{domain or 'formcase.invalid'}>"
 
 
-async def send_email(settings: Settings, message: EmailMessage, bcc: str | None = None) -> None:
+async def send_email(settings: Settings, message: Message, bcc: str | None = None) -> None:
     if not settings.smtp_url:
         raise Skipped("no SMTP server is configured (FORMCASE_SMTP_URL): the email was not sent")
     server = smtp_server(settings.smtp_url)
