@@ -5,11 +5,14 @@ to settle their notifications, planned jobs made due."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,12 +23,17 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
 from formcase.events.models import Job
 from formcase.kit.time import utcnow
+from formcase.notifications.models import Notification
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant
 
@@ -88,19 +96,76 @@ class Mailbox:
         return [mail for mail in self.mails if address in mail.recipients]
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "formcase test SMTP")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp.pem", directory / "smtp.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 class SmtpServer:
-    def __init__(self, mailbox: Mailbox, port: int) -> None:
+    """Plain SMTP; or with `tls` "starttls" (STARTTLS required before login) or "implicit"
+    (TLS from the first byte, as smtps:// expects)."""
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        port: int,
+        tls: str | None = None,
+        pem: tuple[Path, Path] | None = None,
+    ) -> None:
         self.mailbox = mailbox
         self.port = port
+        self.tls = tls
+        self.pem = pem
         self.controller: Controller | None = None
 
     def start(self) -> None:
+        options: dict[str, Any] = {"auth_require_tls": False}
+        if self.tls is not None:
+            assert self.pem is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.pem)
+            if self.tls == "starttls":
+                options = {"tls_context": context, "require_starttls": True}
+            else:
+                # aiosmtpd does not count TLS it did not negotiate itself as TLS
+                options = {
+                    "ssl_context": context,
+                    "server_hostname": "127.0.0.1",
+                    "auth_require_tls": False,
+                }
         self.controller = Controller(
             self.mailbox,
             hostname="127.0.0.1",
             port=self.port,
             authenticator=self.mailbox.authenticate,
-            auth_require_tls=False,
+            **options,
         )
         self.controller.start()
 
@@ -190,18 +255,36 @@ async def notifications(
     return found
 
 
-async def settled(
-    client: httpx.AsyncClient, tenant: Tenant, form_id: str, count: int, seconds: float = 20
-) -> list[dict[str, Any]]:
-    """The form's notifications once there are `count` and none is pending any more."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await notifications(client, tenant, form_id)
-        if len(found) >= count and all(n["status"] != "pending" for n in found):
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"notifications not settled in {seconds} s: {found}")
-        await asyncio.sleep(0.1)
+Settle = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def settled(
+    client: httpx.AsyncClient, lettered: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Settle:
+    """`await settled(form_id, count)`: the form's notifications (as the API shows them) once
+    there are `count` and none is pending any more. Waits on the database, not the API, to
+    stay under the rate limit."""
+
+    async def wait(form_id: str, count: int, seconds: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        while True:
+            async with sessionmaker() as session:
+                statuses = list(
+                    await session.scalars(
+                        select(Notification.status).where(
+                            Notification.form_id == uuid.UUID(form_id)
+                        )
+                    )
+                )
+            if len(statuses) >= count and "pending" not in statuses:
+                return await notifications(client, lettered, form_id)
+            if time.monotonic() > deadline:
+                found = await notifications(client, lettered, form_id)
+                raise AssertionError(f"notifications not settled in {seconds} s: {found}")
+            await asyncio.sleep(0.1)
+
+    return wait
 
 
 async def planned(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,12 +17,15 @@ from formcase.notifications.service import INVITE_JOB, REMIND_JOB
 from tests.helpers import Tenant, assert_error, fill_api
 from tests.notifications.conftest import (
     Gateway,
+    Mailbox,
+    Settle,
     SmtpServer,
+    free_port,
     make_due,
     new_form,
     notifications,
     planned,
-    settled,
+    self_signed,
     wait_until_done,
 )
 
@@ -31,10 +35,10 @@ JANE = {"email": "jane@client.example", "given_name": "Jane", "family_name": "Do
 
 
 async def test_invitation_email(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     form = await new_form(client, lettered, user={**JANE, "locale": "fr"})
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "sent", note
     assert note["method"] == "email" and note["to"] == "jane@client.example"
     assert note["from"] == "Formcase Tests <forms@formcase.example>"
@@ -62,6 +66,42 @@ async def test_invitation_email(
     assert smtp.mailbox.logins == [("mailer", "s3cret/pw")]  # the URL's login, %-decoded
 
 
+@pytest.mark.parametrize(("tls", "scheme"), [("starttls", "smtp+starttls"), ("implicit", "smtps")])
+async def test_tls_to_the_mail_server(
+    client: httpx.AsyncClient,
+    lettered: Tenant,
+    settled: Settle,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tls: str,
+    scheme: str,
+) -> None:
+    """STARTTLS (required by the server before it takes a login) and TLS from the start,
+    the server's certificate checked against FORMCASE_SMTP_CA_FILE."""
+    pem = self_signed(tmp_path)
+    server = SmtpServer(Mailbox(), free_port(), tls=tls, pem=pem)
+    server.start()
+    try:
+        url = f"{scheme}://mailer:s3cret%2Fpw@127.0.0.1:{server.port}"
+        monkeypatch.setattr(settings, "smtp_url", url)
+        monkeypatch.setattr(settings, "smtp_ca_file", pem[0])
+        form = await new_form(client, lettered, user=JANE)
+        [note] = await settled(form["id"], 1)
+        assert note["status"] == "sent", note
+        assert len(server.mailbox.to(JANE["email"])) == 1
+        assert server.mailbox.logins == [("mailer", "s3cret/pw")]
+
+        # Without the CA, the certificate is not trusted: not sent, and the reason says so.
+        monkeypatch.setattr(settings, "smtp_ca_file", None)
+        monkeypatch.setattr(settings, "job_max_attempts", 1)
+        other = await new_form(client, lettered, user={"email": "other@client.example"})
+        [note] = await settled(other["id"], 1)
+        assert note["status"] == "failed" and "CERTIFICATE_VERIFY_FAILED" in note["error"]
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("locale", "subject", "greeting"),
     [
@@ -73,6 +113,7 @@ async def test_invitation_email(
 async def test_invitation_speaks_the_contacts_language(
     client: httpx.AsyncClient,
     lettered: Tenant,
+    settled: Settle,
     smtp: SmtpServer,
     locale: str,
     subject: str,
@@ -81,7 +122,7 @@ async def test_invitation_speaks_the_contacts_language(
     """English, Dutch; a language the template does not speak falls back to its own."""
     address = f"{locale}@client.example"
     form = await new_form(client, lettered, user={**JANE, "email": address, "locale": locale})
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["locale"] == ("en" if locale == "de" else locale)
     [mail] = smtp.mailbox.to(address)
     assert mail.message["Subject"] == subject.format(slug=lettered.slug)
@@ -89,7 +130,7 @@ async def test_invitation_speaks_the_contacts_language(
 
 
 async def test_template_texts_and_sender(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     form = await new_form(
         client,
@@ -98,7 +139,7 @@ async def test_template_texts_and_sender(
         user=JANE,
         active_until=isoformat_z(utcnow() + timedelta(days=3)),
     )
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "sent", note
     assert note["from"] == "Acme Accounting <forms@formcase.example>"
     [mail] = smtp.mailbox.to(JANE["email"])
@@ -112,10 +153,10 @@ async def test_template_texts_and_sender(
 
 
 async def test_sms_through_the_http_gateway(
-    client: httpx.AsyncClient, lettered: Tenant, gateway: Gateway
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, gateway: Gateway
 ) -> None:
     form = await new_form(client, lettered, user={"phone": "+32 470 11 22 33", "locale": "nl"})
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "sent", note
     assert note["method"] == "sms" and note["to"] == "+32470112233"
     assert note["from"] == "ACME" and note["message_id"] == "sms-1"
@@ -130,12 +171,12 @@ async def test_sms_through_the_http_gateway(
 
 
 async def test_both_channels_and_template_sms(
-    client: httpx.AsyncClient, lettered: Tenant, gateway: Gateway, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, gateway: Gateway, smtp: SmtpServer
 ) -> None:
     form = await new_form(
         client, lettered, flow={"slug": "custom-letters"}, user={**JANE, "phone": "+32470112233"}
     )
-    found = await settled(client, lettered, form["id"], 2)
+    found = await settled(form["id"], 2)
     assert [(n["method"], n["status"]) for n in found] == [("email", "sent"), ("sms", "sent")]
     [(_, _, body)] = gateway.received
     # The template's SMS text, and the link added because the text has none.
@@ -144,40 +185,45 @@ async def test_both_channels_and_template_sms(
 
 
 async def test_gateway_refusal_fails_without_retrying(
-    client: httpx.AsyncClient, lettered: Tenant, gateway: Gateway, settings: Any, monkeypatch: Any
+    client: httpx.AsyncClient,
+    lettered: Tenant,
+    settled: Settle,
+    gateway: Gateway,
+    settings: Any,
+    monkeypatch: Any,
 ) -> None:
     monkeypatch.setattr(settings, "sms_url", gateway.base + "/refuse")
     form = await new_form(client, lettered, user={"phone": "+32470112233"})
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "failed" and note["active"] is False
     assert "422" in note["error"] and "invalid number" in note["error"]
     assert len(gateway.received) == 1  # a refusal is final: not tried again
 
 
 async def test_log_provider_and_no_smtp_skip_with_a_note(
-    client: httpx.AsyncClient, lettered: Tenant, settings: Any, monkeypatch: Any
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, settings: Any, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(settings, "smtp_url", None)
     form = await new_form(client, lettered, user={**JANE, "phone": "+32470112233"})
-    email, sms = await settled(client, lettered, form["id"], 2)
+    email, sms = await settled(form["id"], 2)
     assert email["status"] == "skipped" and "FORMCASE_SMTP_URL" in email["error"]
     assert sms["status"] == "skipped" and "'log'" in sms["error"]
     assert email["active"] is False
 
 
 async def test_refused_recipient_fails_at_once(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     smtp.mailbox.refused.add("ghost@client.example")
     form = await new_form(client, lettered, user={"email": "ghost@client.example"})
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "failed"
     assert "550" in note["error"] and "No such user" in note["error"]
 
 
 @pytest.mark.usefixtures("quick_retries")
 async def test_smtp_down_then_up_is_retried(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     smtp.stop()
     form = await new_form(client, lettered, user=JANE)
@@ -187,17 +233,17 @@ async def test_smtp_down_then_up_is_retried(
         if note["error"]:
             break
         assert utcnow() < deadline, note
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
     assert note["status"] == "pending" and note["active"] is True
     assert note["error"].startswith("attempt ") and "Connect" in note["error"]
     smtp.start()
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "sent" and note["error"] is None
     assert len(smtp.mailbox.to(JANE["email"])) == 1
 
 
 async def test_draft_is_not_invited_until_sent(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     form = await new_form(client, lettered, user=JANE, draft=True)
     assert form["notifications"] == []
@@ -206,7 +252,7 @@ async def test_draft_is_not_invited_until_sent(
     )
     assert sent.status_code == 200, sent.text
     assert [n["status"] for n in sent.json()["notifications"]] == ["pending"]
-    await settled(client, lettered, form["id"], 1)
+    await settled(form["id"], 1)
     # Back to draft and out again: no second invitation.
     for draft in (True, False):
         patched = await client.patch(
@@ -237,6 +283,7 @@ async def new_form_response(
 async def test_invitation_waits_for_active_from(
     client: httpx.AsyncClient,
     lettered: Tenant,
+    settled: Settle,
     smtp: SmtpServer,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -244,7 +291,7 @@ async def test_invitation_waits_for_active_from(
     form = await new_form(client, lettered, user=JANE, active_from=isoformat_z(opens))
     assert form["notifications"] == []
     assert await make_due(sessionmaker, INVITE_JOB, form["id"]) == opens
-    [note] = await settled(client, lettered, form["id"], 1)
+    [note] = await settled(form["id"], 1)
     assert note["status"] == "sent" and note["template"] == "request_invitation"
 
     # Archived before it opens: no invitation.
@@ -264,16 +311,17 @@ async def test_invitation_waits_for_active_from(
 async def test_reminders_every_n_days_until_completed(
     client: httpx.AsyncClient,
     lettered: Tenant,
+    settled: Settle,
     smtp: SmtpServer,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     form = await new_form(
         client, lettered, user=JANE, options={"reminder_interval_days": 2, "max_reminders": 3}
     )
-    await settled(client, lettered, form["id"], 1)
+    await settled(form["id"], 1)
     planned_at = await make_due(sessionmaker, REMIND_JOB, form["id"])
     assert timedelta(days=2) - timedelta(minutes=1) < planned_at - utcnow() <= timedelta(days=2)
-    _, reminder = await settled(client, lettered, form["id"], 2)
+    _, reminder = await settled(form["id"], 2)
     assert reminder["status"] == "sent" and reminder["template"] == "request_reminder"
     mails = smtp.mailbox.to(JANE["email"])
     assert mails[-1].message["Subject"] == "Reminder: “Annual review” is waiting for you"
@@ -292,16 +340,17 @@ async def test_reminders_every_n_days_until_completed(
 async def test_reminders_stop_at_the_maximum(
     client: httpx.AsyncClient,
     lettered: Tenant,
+    settled: Settle,
     smtp: SmtpServer,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     form = await new_form(
         client, lettered, user=JANE, options={"reminder_interval_days": 1, "max_reminders": 2}
     )
-    await settled(client, lettered, form["id"], 1)
+    await settled(form["id"], 1)
     for count in (2, 3):
         await make_due(sessionmaker, REMIND_JOB, form["id"])
-        await settled(client, lettered, form["id"], count)
+        await settled(form["id"], count)
     assert await planned(sessionmaker, REMIND_JOB, form["id"]) == []
     templates = [n["template"] for n in await notifications(client, lettered, form["id"])]
     assert templates == ["request_invitation", "request_reminder", "request_reminder"]
@@ -310,10 +359,11 @@ async def test_reminders_stop_at_the_maximum(
 async def test_reminders_off_by_default(
     client: httpx.AsyncClient,
     lettered: Tenant,
+    settled: Settle,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     form = await new_form(client, lettered, user=JANE)
-    await settled(client, lettered, form["id"], 1)
+    await settled(form["id"], 1)
     assert await planned(sessionmaker, REMIND_JOB, form["id"]) == []
 
 
@@ -328,14 +378,14 @@ async def complete(client: httpx.AsyncClient, form: dict[str, Any]) -> None:
 
 
 async def test_confirmation_on_completion(
-    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+    client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     form = await new_form(
         client, lettered, user={**JANE, "locale": "nl"}, options={"send_confirmation": True}
     )
-    await settled(client, lettered, form["id"], 1)
+    await settled(form["id"], 1)
     await complete(client, form)
-    _, confirmation = await settled(client, lettered, form["id"], 2)
+    _, confirmation = await settled(form["id"], 2)
     assert confirmation["template"] == "request_completed"
     assert confirmation["status"] == "sent"
     mail = smtp.mailbox.to(JANE["email"])[-1]
@@ -345,6 +395,6 @@ async def test_confirmation_on_completion(
     assert form["links"]["fill"] not in text  # nothing left to open
 
     quiet = await new_form(client, lettered, user={"email": "quiet@client.example"})
-    await settled(client, lettered, quiet["id"], 1)
+    await settled(quiet["id"], 1)
     await complete(client, quiet)
     assert len(await notifications(client, lettered, quiet["id"])) == 1  # off by default
