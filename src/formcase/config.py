@@ -8,6 +8,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -120,6 +121,17 @@ class Settings(BaseSettings):
         default=7, ge=0, description="done jobs are deleted after this (dead ones are kept)"
     )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("smtp", "smtp+starttls", "smtps") or not parts.hostname:
+                raise ValueError(
+                    "must look like smtp://user:password@host:port (or smtp+starttls://, smtps://)"
+                )
+        return value or None
 
     @field_validator("public_url")
     @classmethod

@@ -43,17 +43,12 @@ class SmtpServer:
 
 def smtp_server(url: str) -> SmtpServer:
     """smtp://[user:password@]host[:port], smtp+starttls://… or smtps://…"""
-    parts = urlsplit(url)
+    parts = urlsplit(url)  # its form was checked with the settings
     schemes = {"smtp": (25, None, False), "smtp+starttls": (587, True, False)}
     schemes["smtps"] = (465, False, True)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ValueError(
-            "FORMCASE_SMTP_URL must look like smtp://user:password@host:port "
-            "(or smtp+starttls://, smtps://)"
-        )
     port, start_tls, use_tls = schemes[parts.scheme]
     return SmtpServer(
-        hostname=parts.hostname,
+        hostname=parts.hostname or "",
         port=parts.port or port,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
