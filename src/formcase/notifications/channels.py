@@ -128,8 +128,10 @@ async def send_email(settings: Settings, message: Message, bcc: str | None = Non
             cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
             timeout=settings.smtp_timeout_seconds,
         )
-    except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as exc:
-        raise Permanent(f"the mail server refused it: {exc}") from None
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        if all(500 <= refusal.code < 600 for refusal in exc.recipients):
+            raise Permanent(f"the mail server refused it: {exc}") from None
+        raise  # 4xx: the recipient's server may take it later
     except aiosmtplib.SMTPResponseException as exc:
         if 500 <= exc.code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             raise Permanent(f"the mail server refused it: {exc.code} {exc.message}") from None
