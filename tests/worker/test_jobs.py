@@ -85,6 +85,48 @@ async def test_an_expired_lease_hands_the_job_to_another_worker(sessionmaker: Se
     assert await jobs.finish(sessionmaker, second)
 
 
+async def test_claim_takes_expired_leases_and_due_jobs_oldest_first(
+    sessionmaker: Sessions,
+) -> None:
+    kind = new_kind()
+    now = utcnow()
+    oldest, old, recent = await add_jobs(sessionmaker, kind, 3, run_after=now)
+    async with sessionmaker() as session:  # due at different times
+        for job, minutes in ((oldest, 30), (old, 20), (recent, 10)):
+            (await session.get_one(Job, job.id)).run_after = now - timedelta(minutes=minutes)
+        await session.commit()
+    [crashed] = await jobs.claim(sessionmaker, "crashed", 1, timedelta(seconds=-1), [kind])
+    assert crashed.id == oldest.id  # and its lease has run out
+    [not_yet] = await add_jobs(sessionmaker, kind, 1, run_after=now + timedelta(hours=1))
+
+    first = await jobs.claim(sessionmaker, "w", 2, LEASE, [kind])
+    assert [job.id for job in first] == [oldest.id, old.id]  # the limit holds across both
+    assert first[0].attempts == 2
+    [last] = await jobs.claim(sessionmaker, "w", 5, LEASE, [kind])
+    assert last.id == recent.id
+    assert await jobs.claim(sessionmaker, "w", 5, LEASE, [kind]) == []
+    assert (await reload(sessionmaker, not_yet.id)).status == "pending"
+
+
+async def test_claim_marks_finished_jobs_done_if_their_claims_hold(sessionmaker: Sessions) -> None:
+    kind = new_kind()
+    held, lost = await add_jobs(sessionmaker, kind, 2)
+    claimed = await jobs.claim(sessionmaker, "w1", 2, LEASE, [kind])
+    mine = {job.id: job for job in claimed}
+    async with sessionmaker() as session:  # w1's lease on `lost` ran out, w2 took it
+        (await session.get_one(Job, lost.id)).leased_until = utcnow() - timedelta(seconds=1)
+        await session.commit()
+    [taken] = await jobs.claim(sessionmaker, "w2", 1, LEASE, [kind])
+    assert taken.id == lost.id
+
+    [fresh] = await add_jobs(sessionmaker, kind, 1)
+    again = await jobs.claim(sessionmaker, "w1", 1, LEASE, [kind], finished=list(mine.values()))
+    assert [job.id for job in again] == [fresh.id]
+    assert (await reload(sessionmaker, held.id)).status == "done"
+    assert (await reload(sessionmaker, lost.id)).status == "running"  # w2's, untouched
+    assert await jobs.finish_all(sessionmaker, [taken, *again]) == 2
+
+
 def test_backoff_doubles_is_capped_and_jittered() -> None:
     settings = Settings(job_backoff_seconds=2, job_backoff_max_seconds=3600)
     rand = random.Random(7)

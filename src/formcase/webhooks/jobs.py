@@ -3,33 +3,40 @@ Registered as the `webhook` job kind when formcase.worker.runner imports this mo
 
 Raising makes the worker retry the job later (with backoff); returning ends it. A delivery is
 at-least-once: its `webhook-id` (the delivery's id) is the same on every try, so a receiver
-can drop duplicates."""
+can drop duplicates.
+
+One delivery costs one read (the delivery with its subscription) and one transaction
+recording the attempt, whose updates lock only the delivery's row: the subscription's row is
+written only when its failure count changes (a lock on it per delivery, as before, queued
+every delivery of a subscription behind one another, and behind them the API's inserts of
+new deliveries, whose foreign key needs a share lock on the same row). The signing key is
+kept for a minute per process; the HTTP connection is the worker's, kept alive."""
 
 from __future__ import annotations
 
-import functools
-import ssl
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import certifi
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase import __version__
 from formcase.config import Settings
 from formcase.kit.time import isoformat_z, utcnow
 from formcase.webhooks import guard, repository, signing
-from formcase.webhooks.models import WebhookAttempt, WebhookSubscription
+from formcase.webhooks.models import WebhookDelivery, WebhookSubscription
 from formcase.webhooks.service import DEAD, DELIVERED, FAILED, JOB_KIND
-from formcase.worker.registry import JobContext, RetryLater, handler
+from formcase.worker.registry import JobContext, RetryLater, handler, http_client
 
 BODY_EXCERPT = 2000
 MAX_RETRY_AFTER = 3600.0
 DEFAULT_MAX_ATTEMPTS = 10
+KEY_CACHE_SECONDS = 60.0
 
 
 class DeliveryFailed(Exception):
@@ -55,26 +62,27 @@ def _retry_after(value: str | None) -> float | None:
     return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process: making one loads the CA bundle (~30 ms), which done per
-    delivery held a worker to about 20 deliveries a second."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-async def _send(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> Outcome:
+async def _send(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    settings: Settings,
+    client: httpx.AsyncClient | None = None,
+) -> Outcome:
     """POST the body and say how it went, never raising. Only the start of the answer is
     read (a receiver cannot make the worker read megabytes)."""
     try:
         await guard.check_destination(url, allow_private=settings.webhook_allow_private)
     except guard.UnsafeURL as exc:
         return Outcome(error=exc.message)
+    if client is None:  # outside a worker: a client for this call
+        async with http_client() as own:
+            return await _send(url, body, headers, settings, own)
     timeout = httpx.Timeout(settings.webhook_timeout_seconds)
     try:
-        async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls()) as client,
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
+        async with client.stream(
+            "POST", url, content=body, headers=headers, timeout=timeout
+        ) as response:
             read = b""
             async for chunk in response.aiter_bytes():
                 read += chunk
@@ -96,10 +104,26 @@ async def _send(url: str, body: bytes, headers: dict[str, str], settings: Settin
     return outcome
 
 
+# sessionmaker (one per database) -> (when read, key id, key): the signing key is read once
+# a minute, not once per delivery
+_keys: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession], tuple[float, str, rsa.RSAPrivateKey]
+] = weakref.WeakKeyDictionary()
+
+
+async def _signing_key(context: JobContext) -> tuple[str, rsa.RSAPrivateKey]:
+    cached = _keys.get(context.sessionmaker)
+    if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1], cached[2]
+    key_id, key = await signing.signing_key(context.sessionmaker, context.settings)
+    _keys[context.sessionmaker] = (time.monotonic(), key_id, key)
+    return key_id, key
+
+
 async def _headers(
     context: JobContext, message_id: str, body: bytes, url: str, secret: str, now: int
 ) -> dict[str, str]:
-    key_id, key = await signing.signing_key(context.sessionmaker, context.settings)
+    key_id, key = await _signing_key(context)
     issuer = context.settings.public_url + "/"
     return {
         "Content-Type": "application/json",
@@ -111,46 +135,27 @@ async def _headers(
     }
 
 
-def _not_sent(subscription: WebhookSubscription | None) -> str:
-    if subscription is None:
-        return "not sent: the subscription was deleted"
-    reason = f" ({subscription.disabled_reason})" if subscription.disabled_reason else ""
-    return f"not sent: the subscription is not active{reason}"
-
-
 @handler(JOB_KIND)
 async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
     """Send the delivery `payload["delivery_id"]` once."""
     settings = context.settings
     delivery_id = uuid.UUID(payload["delivery_id"])
     async with context.sessionmaker() as session:
-        delivery = await repository.delivery(session, delivery_id)
-        if delivery is None:
+        found = await repository.to_send(session, delivery_id)
+        if found is None:
             return  # its subscription (and so it) was deleted
-        subscription = await repository.get(session, delivery.subscription_id)
-        if subscription is None or not subscription.active:
-            delivery.status = FAILED
-            delivery.updated_at = utcnow()
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery.id,
-                    at=utcnow(),
-                    duration_ms=0,
-                    status_code=None,
-                    response_body=None,
-                    error=_not_sent(subscription),
-                )
-            )
-            await session.commit()
+        body, subscription = found
+        if not subscription.active:
+            await _not_sent(session, delivery_id, subscription)
             return
-        url, body = subscription.url, delivery.body
+        url = subscription.url
         secret = signing.decrypt_secret(subscription.secret_encrypted, settings.resolved_secret_key)
         await session.rollback()  # no transaction held open while the receiver answers
 
     at = utcnow()
     headers = await _headers(context, str(delivery_id), body, url, secret, int(at.timestamp()))
     started = time.perf_counter()
-    outcome = await _send(url, body, headers, settings)
+    outcome = await _send(url, body, headers, settings, context.http)
     duration_ms = round((time.perf_counter() - started) * 1000)
 
     async with context.sessionmaker() as session:
@@ -171,6 +176,25 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
         raise DeliveryFailed(message)
 
 
+async def _not_sent(
+    session: AsyncSession, delivery_id: uuid.UUID, subscription: WebhookSubscription
+) -> None:
+    """The subscription is not active: the delivery fails at once, saying why."""
+    reason = f" ({subscription.disabled_reason})" if subscription.disabled_reason else ""
+    now = utcnow()
+    await repository.update_delivery(session, delivery_id, {"status": FAILED, "updated_at": now})
+    await repository.add_attempt(
+        session,
+        delivery_id,
+        at=now,
+        duration_ms=0,
+        status_code=None,
+        response_body=None,
+        error=f"not sent: the subscription is not active{reason}",
+    )
+    await session.commit()
+
+
 async def _record(
     session: AsyncSession,
     context: JobContext,
@@ -181,40 +205,37 @@ async def _record(
     excerpt: str | None,
     error: str | None,
 ) -> None:
+    """The attempt and what it changes, in one transaction. Each write is one update with no
+    read first: the delivery's row is locked from its update to the commit, the
+    subscription's only when its failure count changes."""
     settings = context.settings
-    delivery = await repository.delivery(session, delivery_id, lock=True)
-    if delivery is None:
-        return
-    session.add(
-        WebhookAttempt(
-            delivery_id=delivery_id,
-            at=at,
-            duration_ms=duration_ms,
-            status_code=status_code,
-            response_body=excerpt,
-            error=error,
-        )
-    )
     now = utcnow()
-    delivery.attempts += 1
-    delivery.updated_at = now
-    subscription = await repository.get(session, delivery.subscription_id, lock=True)
+    dead = error is not None and context.attempt >= _max_attempts(settings)
+    values: dict[str, Any] = {"attempts": WebhookDelivery.attempts + 1, "updated_at": now}
     if error is None:
-        delivery.status, delivery.delivered_at = DELIVERED, now
-        if subscription is not None and subscription.consecutive_failures:
-            subscription.consecutive_failures = 0
-    elif context.attempt >= _max_attempts(settings):
-        delivery.status = DEAD
-        if subscription is not None:
-            subscription.consecutive_failures += 1
-            if (
-                subscription.active
-                and subscription.consecutive_failures >= settings.webhook_disable_after
-            ):
-                subscription.active = False
-                subscription.disabled_reason = (
-                    f"Disabled on {isoformat_z(now)} after {subscription.consecutive_failures} "
-                    f"consecutive deliveries failed every attempt (the last: {error})."
-                )
-                subscription.updated_at = now
+        values |= {"status": DELIVERED, "delivered_at": now}
+    elif dead:
+        values["status"] = DEAD
+    subscription_id = await repository.update_delivery(session, delivery_id, values)
+    if subscription_id is None:
+        return  # deleted meanwhile, with its subscription
+    await repository.add_attempt(
+        session,
+        delivery_id,
+        at=at,
+        duration_ms=duration_ms,
+        status_code=status_code,
+        response_body=excerpt,
+        error=error,
+    )
+    if error is None:  # a success ends a run of failures
+        await repository.reset_failures(session, subscription_id)
+    elif dead:
+        failures, active = await repository.count_failure(session, subscription_id)
+        if active and failures >= settings.webhook_disable_after:
+            reason = (
+                f"Disabled on {isoformat_z(now)} after {failures} consecutive deliveries "
+                f"failed every attempt (the last: {error})."
+            )
+            await repository.disable(session, subscription_id, reason, now)
     await session.commit()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UnaryExpression, and_, delete, func, or_, select
+from sqlalchemy import UnaryExpression, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -72,6 +73,74 @@ async def delivery(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def to_send(
+    session: AsyncSession, delivery_id: uuid.UUID
+) -> tuple[bytes, WebhookSubscription] | None:
+    """A delivery's body and its subscription, in one query."""
+    found = (
+        await session.execute(
+            select(WebhookDelivery.body, WebhookSubscription)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(WebhookDelivery.id == delivery_id)
+        )
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+async def update_delivery(
+    session: AsyncSession, delivery_id: uuid.UUID, values: dict[str, Any]
+) -> uuid.UUID | None:
+    """Update a delivery in one statement (no read first); its subscription's id, or None if
+    it is gone."""
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(**values)
+        .returning(WebhookDelivery.subscription_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def add_attempt(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(
+        insert(WebhookAttempt).values(id=uuid.uuid4(), delivery_id=delivery_id, **values)
+    )
+
+
+async def reset_failures(session: AsyncSession, subscription_id: uuid.UUID) -> None:
+    """consecutive_failures back to 0; no write (and no lock) if it is 0 already."""
+    await session.execute(
+        update(WebhookSubscription)
+        .where(
+            WebhookSubscription.id == subscription_id,
+            WebhookSubscription.consecutive_failures != 0,
+        )
+        .values(consecutive_failures=0)
+    )
+
+
+async def count_failure(session: AsyncSession, subscription_id: uuid.UUID) -> tuple[int, bool]:
+    """One more consecutive failure; the new count and whether the subscription is active."""
+    result = await session.execute(
+        update(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription_id)
+        .values(consecutive_failures=WebhookSubscription.consecutive_failures + 1)
+        .returning(WebhookSubscription.consecutive_failures, WebhookSubscription.active)
+    )
+    failures, active = result.one()
+    return failures, active
+
+
+async def disable(
+    session: AsyncSession, subscription_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        update(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription_id)
+        .values(active=False, disabled_reason=reason, updated_at=now)
+    )
 
 
 async def deliveries(

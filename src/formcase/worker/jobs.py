@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, event, or_, select, text, update
+from sqlalchemy import and_, delete, event, or_, select, text, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -82,51 +82,93 @@ def _claimable(now: datetime, kinds: Collection[str]) -> Any:
     )
 
 
+def _due(now: datetime, kinds: Collection[str], limit: int, *, locking: bool) -> Any:
+    """The ids of up to `limit` claimable jobs, oldest due first. Two ordered scans, each
+    stopping after `limit` rows: pending jobs in `run_after` order, and running jobs whose
+    lease ran out (usually none). One condition with an OR between the two made PostgreSQL
+    fetch and sort every due job on each claim: 5 ms a claim with 10,000 waiting."""
+    pending = (
+        select(Job.id, Job.run_after)
+        .where(Job.kind.in_(list(kinds)), Job.status == PENDING, Job.run_after <= now)
+        .order_by(Job.run_after)
+        .limit(limit)
+    )
+    expired = (
+        select(Job.id, Job.run_after)
+        .where(Job.kind.in_(list(kinds)), Job.status == RUNNING, Job.leased_until < now)
+        .order_by(Job.leased_until)
+        .limit(limit)
+    )
+    if locking:  # PostgreSQL: rows other workers are claiming are skipped
+        pending = pending.with_for_update(skip_locked=True)
+        expired = expired.with_for_update(skip_locked=True)
+    both = union_all(
+        select(pending.subquery("pending")), select(expired.subquery("expired"))
+    ).subquery("both")
+    return select(both.c.id).order_by(both.c.run_after).limit(limit)
+
+
 async def claim(
     sessionmaker: async_sessionmaker[AsyncSession],
     worker_id: str,
     limit: int,
     lease: timedelta,
     kinds: Collection[str],
+    *,
+    finished: Collection[Job] = (),
 ) -> list[Job]:
     """Up to `limit` due jobs of these kinds (oldest due first), leased to this worker: one
     statement in one transaction. On PostgreSQL rows other workers are claiming are skipped
-    (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway."""
-    if limit <= 0 or not kinds:
+    (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway.
+
+    `finished`: jobs this worker has run to the end, marked done in the same transaction
+    first (as `finish` does, each only if its claim still holds): a worker busy with short
+    jobs then spends one transaction on each round of them, not two on each job."""
+    limit = max(limit, 0) if kinds else 0
+    if limit == 0 and not finished:
         return []
     now = utcnow()
     async with sessionmaker() as session:
-        # A read first: an idle worker takes no write lock (SQLite has one for the whole file).
-        if await session.scalar(select(Job.id).where(_claimable(now, kinds)).limit(1)) is None:
-            return []
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        # SQLite: a read first, so that an idle worker takes no write lock (SQLite has one for
+        # the whole file). PostgreSQL goes straight to the update, which locks nothing if
+        # nothing is due.
+        if not postgresql and not finished:
+            query = select(Job.id).where(_claimable(now, kinds)).limit(1)
+            if await session.scalar(query) is None:
+                return []
+    claimed: list[Job] = []
     async with sessionmaker() as session:
-        due = select(Job.id).where(_claimable(now, kinds)).order_by(Job.run_after).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        # A materialised CTE: evaluated once (a subquery under IN may be run again per row by
-        # PostgreSQL's planner, and then claim more than `limit` jobs).
-        chosen = due.cte("due").prefix_with("MATERIALIZED")
-        claimed = (
-            (
-                await session.execute(
-                    update(Job)
-                    .where(Job.id.in_(select(chosen.c.id)))
-                    # the condition again: on SQLite the subquery and the update are one statement
-                    # under the one write lock; on PostgreSQL the locked rows are re-checked
-                    .where(_claimable(now, kinds))
-                    .values(
-                        status=RUNNING,
-                        leased_until=now + lease,
-                        attempts=Job.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(Job)
-                    .execution_options(synchronize_session=False)
-                )
+        if finished:
+            await _mark_done(session, finished)
+        if limit:
+            # A materialised CTE: evaluated once (a subquery under IN may be run again per row
+            # by PostgreSQL's planner, and then claim more than `limit` jobs).
+            chosen = (
+                _due(now, kinds, limit, locking=postgresql).cte("due").prefix_with("MATERIALIZED")
             )
-            .scalars()
-            .all()
-        )
+            claimed = list(
+                (
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id.in_(select(chosen.c.id)))
+                        # the condition again: on SQLite the subquery and the update are one
+                        # statement under the one write lock; on PostgreSQL the locked rows
+                        # are re-checked
+                        .where(_claimable(now, kinds))
+                        .values(
+                            status=RUNNING,
+                            leased_until=now + lease,
+                            attempts=Job.attempts + 1,
+                            updated_at=now,
+                        )
+                        .returning(Job)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         await session.commit()
     if claimed:
         log.debug("worker %s claimed %d jobs", worker_id, len(claimed))
@@ -138,17 +180,37 @@ def _held(job: Job) -> Any:
     return and_(Job.id == job.id, Job.attempts == job.attempts, Job.status == RUNNING)
 
 
+def _claims(jobs: Collection[Job]) -> Any:
+    """The claims this worker holds on these jobs: each the same attempt, still running."""
+    return and_(
+        tuple_(Job.id, Job.attempts).in_([(job.id, job.attempts) for job in jobs]),
+        Job.status == RUNNING,
+    )
+
+
+async def _mark_done(session: AsyncSession, finished: Collection[Job]) -> int:
+    result = await session.execute(
+        update(Job)
+        .where(_claims(finished))
+        .values(status=DONE, leased_until=None, last_error=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def finish(sessionmaker: async_sessionmaker[AsyncSession], job: Job) -> bool:
     """The job is done; False if the claim was lost meanwhile (another worker has it)."""
+    return bool(await finish_all(sessionmaker, [job]))
+
+
+async def finish_all(sessionmaker: async_sessionmaker[AsyncSession], jobs: Collection[Job]) -> int:
+    """These jobs are done (those whose claim still holds); returns how many."""
+    if not jobs:
+        return 0
     async with sessionmaker() as session:
-        result = await session.execute(
-            update(Job)
-            .where(_held(job))
-            .values(status=DONE, leased_until=None, last_error=None, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        done = await _mark_done(session, jobs)
         await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return done
 
 
 def backoff(attempts: int, settings: Settings, rand: random.Random | None = None) -> timedelta:
@@ -202,14 +264,12 @@ async def renew(
     if not jobs:
         return
     async with sessionmaker() as session:
-        until = utcnow() + lease
-        for job in jobs:
-            await session.execute(
-                update(Job)
-                .where(_held(job))
-                .values(leased_until=until)
-                .execution_options(synchronize_session=False)
-            )
+        await session.execute(
+            update(Job)
+            .where(_claims(jobs))
+            .values(leased_until=utcnow() + lease)
+            .execution_options(synchronize_session=False)
+        )
         await session.commit()
 
 
@@ -220,19 +280,18 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], jobs: Collecti
         return
     async with sessionmaker() as session:
         now = utcnow()
-        for job in jobs:
-            await session.execute(
-                update(Job)
-                .where(_held(job))
-                .values(
-                    status=PENDING,
-                    leased_until=None,
-                    run_after=now,
-                    attempts=Job.attempts - 1,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+        await session.execute(
+            update(Job)
+            .where(_claims(jobs))
+            .values(
+                status=PENDING,
+                leased_until=None,
+                run_after=now,
+                attempts=Job.attempts - 1,
+                updated_at=now,
             )
+            .execution_options(synchronize_session=False)
+        )
         session.info[_NOTIFY] = True
         await session.commit()
 

@@ -2,7 +2,14 @@
 
 `formcase worker` runs one until SIGTERM; `formcase serve` runs one in-process unless
 `--no-worker`. On PostgreSQL an idle worker wakes on NOTIFY `formcase_jobs` (sent when a
-transaction that added jobs commits) and otherwise polls every `worker_poll_seconds`."""
+transaction that added jobs commits) and otherwise polls every `worker_poll_seconds`.
+
+One loop does the bookkeeping, in rounds: one transaction marks done the jobs that ended
+well since the last round and claims as many new ones as there are free slots. Jobs ending
+while a round is under way wait for the next, so a busy worker spends one transaction on
+several jobs. When a claim found fewer jobs than it asked for (nothing is waiting), the
+next round waits until CLAIM_GAP after it: every worker wakes on every NOTIFY, and at a few
+hundred commits a second each would otherwise run that many claims, nearly all empty."""
 
 from __future__ import annotations
 
@@ -10,20 +17,31 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
 from formcase.db.listen import listen_forever
 from formcase.events.models import Job
 from formcase.worker import jobs
-from formcase.worker.registry import HANDLERS, GiveUp, Handler, JobContext, RetryLater, handler
+from formcase.worker.registry import (
+    HANDLERS,
+    GiveUp,
+    Handler,
+    JobContext,
+    RetryLater,
+    handler,
+    http_client,
+)
 
 # isort: split
 # handler modules: imported here so that they register
@@ -36,6 +54,10 @@ if os.environ.get("FORMCASE_TEST_HANDLERS") == "1":  # test-only job kinds (test
 __all__ = ["HANDLERS", "GiveUp", "Handler", "JobContext", "RetryLater", "Worker", "handler"]
 
 log = logging.getLogger("formcase.worker")
+
+# Seconds between two rounds once a claim found the queue empty (±50 % so that workers woken
+# together drift apart); a round whose claim filled every free slot is followed at once.
+CLAIM_GAP = 0.05
 
 
 class Worker:
@@ -61,6 +83,8 @@ class Worker:
         url = listen_url if listen_url is not None else settings.resolved_database_url
         self.listen_url = url if url.startswith("postgresql") else None
         self.running: dict[asyncio.Task[None], Job] = {}
+        self.finished: list[Job] = []  # ran to the end, not yet marked done
+        self.http: httpx.AsyncClient | None = None  # made by run(), shared by the jobs
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -77,27 +101,30 @@ class Worker:
         if self.listen_url:
             helpers.append(asyncio.create_task(self._listen(self.listen_url)))
         log.info("worker %s running %s", self.id, ", ".join(sorted(self.handlers)) or "nothing")
+        self.http = http = http_client()
         try:
+            next_round = 0.0
             while not self._stopping:
+                if (pause := next_round - time.monotonic()) > 0:
+                    await asyncio.sleep(pause)
+                self._wake.clear()  # what happens from now on wakes the wait below
                 free = self.concurrency - len(self.running)
-                claimed: list[Job] = []
-                if free > 0:
-                    try:
-                        claimed = await jobs.claim(
-                            self.sessionmaker, self.id, free, self.lease, list(self.handlers)
-                        )
-                    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                        log.warning("worker %s cannot claim jobs: %s", self.id, exc)
-                    except Exception as exc:  # e.g. SQLAlchemy's wrapping of the above
-                        log.warning("worker %s cannot claim jobs: %r", self.id, exc)
-                for job in claimed:
+                if free <= 0 and not self.finished:
+                    claimed: list[Job] | None = []
+                else:
+                    claimed = await self._round(max(free, 0))
+                for job in claimed or ():
                     task = asyncio.create_task(self._run_one(job))
                     self.running[task] = job
                     task.add_done_callback(self._done)
-                if free > 0 and len(claimed) == free:
+                if claimed is None:  # the database did not answer: try again later
+                    next_round = time.monotonic() + self.settings.worker_poll_seconds
+                elif free > 0 and len(claimed) == free:
+                    next_round = 0.0
                     await asyncio.sleep(0)  # there may be more: claim again at once
                     continue
-                self._wake.clear()
+                elif free > 0:  # the queue is empty: no new round before the gap
+                    next_round = time.monotonic() + CLAIM_GAP * random.uniform(0.5, 1.5)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
             if self.running:  # stop(): let the jobs in hand finish
@@ -109,16 +136,50 @@ class Worker:
             for helper in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+            await http.aclose()
             log.info("worker %s stopped", self.id)
 
+    async def _round(self, free: int) -> list[Job] | None:
+        """Mark done the jobs that ended well and claim up to `free` new ones, in one
+        transaction; None if that failed. The finished jobs then wait for the next round
+        (their claims still hold; were this worker to die, their leases would run out and
+        they would run again: at least once)."""
+        finished = list(self.finished)  # jobs ending meanwhile are appended to self.finished
+        try:
+            claimed = await jobs.claim(
+                self.sessionmaker,
+                self.id,
+                free,
+                self.lease,
+                list(self.handlers),
+                finished=finished,
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("worker %s cannot claim jobs: %s", self.id, exc)
+            return None
+        except Exception as exc:  # e.g. SQLAlchemy's wrapping of the above
+            log.warning("worker %s cannot claim jobs: %r", self.id, exc)
+            return None
+        del self.finished[: len(finished)]
+        return claimed
+
     async def _abandon(self) -> None:
-        """Cancel the jobs still running and hand them back to be claimed again now."""
+        """Cancel the jobs still running and hand them back to be claimed again now; record
+        the ones that ended well."""
         left = dict(self.running)
-        if not left:
-            return
         for task in left:
             task.cancel()
         await asyncio.gather(*left, return_exceptions=True)
+        if self.finished:
+            try:
+                await jobs.finish_all(self.sessionmaker, self.finished)
+                self.finished = []
+            except Exception as exc:  # their leases run out: they run again
+                log.warning(
+                    "worker %s could not mark %d jobs done: %r", self.id, len(self.finished), exc
+                )
+        if not left:
+            return
         try:
             await jobs.release(self.sessionmaker, list(left.values()))
         except Exception as exc:  # their leases run out instead
@@ -130,7 +191,7 @@ class Worker:
 
     async def _run_one(self, job: Job) -> None:
         function = self.handlers[job.kind]
-        context = JobContext(self.sessionmaker, self.settings, job.id, job.attempts)
+        context = JobContext(self.sessionmaker, self.settings, job.id, job.attempts, self.http)
         try:
             try:
                 async with asyncio.timeout(self.settings.job_timeout_seconds):
@@ -159,7 +220,7 @@ class Worker:
                         "job %s (%s) is dead after %d attempts", job.id, job.kind, job.attempts
                     )
             else:
-                await jobs.finish(self.sessionmaker, job)
+                self.finished.append(job)  # marked done by the next round
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # recording the outcome failed: the lease brings it back
@@ -170,7 +231,8 @@ class Worker:
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
-                await jobs.renew(self.sessionmaker, list(self.running.values()), self.lease)
+                held = [*self.running.values(), *self.finished]  # finished: not yet marked
+                await jobs.renew(self.sessionmaker, held, self.lease)
             except Exception as exc:
                 log.warning("worker %s cannot renew its leases: %r", self.id, exc)
 
