@@ -116,6 +116,9 @@ def serve(
         workers=workers or settings.workers,
         proxy_headers=True,
         log_level="info",
+        # A server process still importing on a busy machine is not dead: with uvicorn's 5 s
+        # it was killed and started again, over and over, and `--workers 2` never came up.
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -132,6 +135,8 @@ def worker_command(
     from formcase.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every webhook call at INFO: noise next to the deliveries' own records
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
 
     async def main() -> None:

@@ -18,9 +18,9 @@ from moto.server import ThreadedMotoServer
 
 from formcase.app import create_app
 from formcase.config import Settings
-from formcase.storage import LocalStorage, S3Storage, Storage, make_storage
+from formcase.storage import LocalStorage, Storage, make_storage
 from formcase.storage.base import TooLarge
-from formcase.storage.s3 import PART
+from formcase.storage.s3 import PART, S3Storage
 from tests.attachments.samples import fetch, pdf, upload
 from tests.helpers import Tenant
 

@@ -6,9 +6,8 @@ from urllib.parse import urlsplit
 from formcase.config import Settings
 from formcase.storage.base import Entry, Storage, StoredFile, Writer
 from formcase.storage.local import LocalStorage
-from formcase.storage.s3 import S3Storage
 
-__all__ = ["Entry", "LocalStorage", "S3Storage", "Storage", "StoredFile", "Writer", "make_storage"]
+__all__ = ["Entry", "LocalStorage", "Storage", "StoredFile", "Writer", "make_storage"]
 
 
 def make_storage(settings: Settings) -> Storage:
@@ -19,6 +18,9 @@ def make_storage(settings: Settings) -> Storage:
     if parts.scheme == "file":
         return LocalStorage(parts.path)
     if parts.scheme == "s3" and parts.netloc:
+        # imported only when used: aiobotocore takes a second to import, in every process
+        from formcase.storage.s3 import S3Storage
+
         return S3Storage(
             parts.netloc,
             parts.path,
