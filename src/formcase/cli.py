@@ -19,6 +19,7 @@ from formcase.auth import service as tokens
 from formcase.config import Settings
 from formcase.db.engine import make_engine, make_sessionmaker
 from formcase.db.migrate import current_revision, head_revision, upgrade
+from formcase.kit import definitions
 from formcase.kit.errors import APIError
 from formcase.kit.time import isoformat_z
 from formcase.storage import make_storage
@@ -322,7 +323,7 @@ def template_import(
     """Publish a template file: a new slug is version 1, a changed one the next version."""
     try:
         definition = templates.read_file(file)
-    except templates.TemplateFileError as exc:
+    except definitions.DefinitionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

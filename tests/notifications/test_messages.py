@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from formcase.config import Settings
+from formcase.kit.definitions import DefinitionError
 from formcase.notifications import channels, messages
-from formcase.templates.service import TemplateFileError, parse_definition, read_file
+from formcase.templates.service import parse_definition, read_file
 
 HERE = Path(__file__).parent
 
@@ -63,18 +64,18 @@ def test_template_notifications_are_checked() -> None:
         mode="json", by_alias=True, exclude_unset=True
     )
     document["notifications"]["reminder"] = {"subject": "Hi {user.nickname}"}
-    with pytest.raises(TemplateFileError, match=r"unknown variables \{user.nickname\}"):
+    with pytest.raises(DefinitionError, match=r"unknown variables \{user.nickname\}"):
         parse_definition(document)
     document["notifications"]["reminder"] = {"subject": {"en": "Hi", "de": "Hallo"}}
-    with pytest.raises(TemplateFileError, match="undeclared locales: de"):
+    with pytest.raises(DefinitionError, match="undeclared locales: de"):
         parse_definition(document)
     document["notifications"]["reminder"] = None
     document["notifications"]["from"] = {"email": "not an address"}
-    with pytest.raises(TemplateFileError, match="not an email address"):
+    with pytest.raises(DefinitionError, match="not an email address"):
         parse_definition(document)
     document["notifications"]["from"] = None
     document["notifications"]["invitations"] = {}
-    with pytest.raises(TemplateFileError, match="invitations"):
+    with pytest.raises(DefinitionError, match="invitations"):
         parse_definition(document)
 
 

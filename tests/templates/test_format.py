@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from formcase.kit.definitions import DefinitionError
 from formcase.templates.format import check_options, check_prefill
-from formcase.templates.service import TemplateFileError, parse_definition, read_file
+from formcase.templates.service import parse_definition, read_file
 
 DEMO = Path(__file__).parents[2] / "src" / "formcase" / "demo"
 
@@ -111,22 +112,22 @@ def test_base_is_valid() -> None:
     ],
 )
 def test_invalid_templates_say_where_and_why(path: str, value: Any, fragment: str) -> None:
-    with pytest.raises(TemplateFileError) as caught:
+    with pytest.raises(DefinitionError) as caught:
         parse_definition(variant(path, value), "t.yaml")
     assert fragment in str(caught.value)
     assert str(caught.value).startswith("t.yaml is not a valid template")
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(TemplateFileError, match="cannot read"):
+    with pytest.raises(DefinitionError, match="cannot read"):
         read_file(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.json"
     bad.write_text("{", encoding="utf-8")
-    with pytest.raises(TemplateFileError, match="not valid JSON"):
+    with pytest.raises(DefinitionError, match="not valid JSON"):
         read_file(bad)
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n", encoding="utf-8")
-    with pytest.raises(TemplateFileError, match="is an object"):
+    with pytest.raises(DefinitionError, match="is an object"):
         read_file(listed)
 
 
@@ -147,11 +148,11 @@ def test_options_merge_and_checks() -> None:
     assert (
         check_options(template, {"reminder_interval_days": None})["reminder_interval_days"] is None
     )
-    with pytest.raises(ValueError, match="'max_reminders' must be a whole number from 0 to 50$"):
+    with pytest.raises(ValueError, match=r"'max_reminders' must be a whole number from 0 to 50$"):
         check_options(template, {"max_reminders": None})
     with pytest.raises(ValueError, match="'send_invitation' must be a boolean"):
         check_options(template, {"send_invitation": "no"})
-    with pytest.raises(TemplateFileError, match="reminder_interval_days"):
+    with pytest.raises(DefinitionError, match="reminder_interval_days"):
         parse_definition(variant("options", {"reminder_interval_days": -1}))
 
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import ColumnElement, SQLColumnExpression
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.principal import Principal
+from formcase.kit import definitions
 from formcase.kit.errors import BadRequest, Conflict, NotFound
 from formcase.kit.listing import order_by
 from formcase.kit.time import utcnow
@@ -44,37 +43,13 @@ class Resolved:
     definition: TemplateFile
 
 
-class TemplateFileError(ValueError):
-    pass
-
-
 def read_file(path: Path) -> TemplateFile:
     """Parse and validate a JSON or YAML template file; errors say where and why."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TemplateFileError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TemplateFileError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-    return parse_definition(raw, str(path))
+    return definitions.read(path, TemplateFile, "template")
 
 
 def parse_definition(raw: Any, source: str = "template") -> TemplateFile:
-    if not isinstance(raw, dict):
-        raise TemplateFileError(f"{source}: a template is an object with slug, name and steps")
-    try:
-        return TemplateFile.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "template"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"  {where}: {message}")
-        raise TemplateFileError(
-            f"{source} is not a valid template:\n" + "\n".join(problems)
-        ) from None
+    return definitions.parse(raw, TemplateFile, "template", source)
 
 
 # Versions are immutable, so a parsed definition can be kept by id in every process.
