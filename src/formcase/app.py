@@ -15,6 +15,7 @@ from formcase import __version__
 from formcase.attachments.endpoints import router as attachments_router
 from formcase.auth.cache import TokenCache
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
+from formcase.cases.endpoints import router as cases_router
 from formcase.config import Settings
 from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(workspaces_router)
     v1.include_router(templates_router)
     v1.include_router(forms_router)
+    v1.include_router(cases_router)
     v1.include_router(attachments_router)
     v1.include_router(responses_router)
     v1.include_router(signatures_router)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.attachments import service as attachments
 from formcase.auth import service as tokens
+from formcase.cases import templates as case_templates
 from formcase.config import Settings
 from formcase.db.engine import make_engine, make_sessionmaker
 from formcase.db.migrate import current_revision, head_revision, upgrade
@@ -37,10 +38,12 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces and their members.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (pnbx_…).", no_args_is_help=True)
 template_app = typer.Typer(help="Form templates.", no_args_is_help=True)
+case_template_app = typer.Typer(help="Case templates.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(token_app, name="token")
 app.add_typer(template_app, name="template")
+app.add_typer(case_template_app, name="case-template")
 storage_app = typer.Typer(help="Stored files.", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
 
@@ -331,6 +334,25 @@ def template_import(
         template, version, changed = await templates.publish(session, workspace, definition)
         state = "published" if changed else "unchanged, still"
         typer.echo(f"template '{template.slug}' in '{workspace}': {state} version {version}")
+
+    _run(work)
+
+
+@case_template_app.command("import")
+def case_template_import(
+    file: Annotated[Path, typer.Argument(help="case template file, JSON or YAML")],
+    workspace: Annotated[str, typer.Option(help="workspace slug")],
+) -> None:
+    """Add a case template, or replace the one with its slug (cases keep their copy)."""
+    try:
+        definition = case_templates.read_file(file)
+    except definitions.DefinitionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    async def work(session: AsyncSession) -> None:
+        template, state = await case_templates.import_template(session, workspace, definition)
+        typer.echo(f"case template '{template.slug}' in '{workspace}': {state} ({template.id})")
 
     _run(work)
 

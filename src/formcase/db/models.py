@@ -2,6 +2,7 @@
 
 from formcase.attachments.models import Attachment
 from formcase.auth.models import ApiToken, token_workspaces
+from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep, CaseTemplate
 from formcase.db.base import Base
 from formcase.events.models import Event, Job
 from formcase.forms.models import Form, FormTally
@@ -21,6 +22,11 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "Base",
+    "Case",
+    "CaseContact",
+    "CaseEvent",
+    "CaseStep",
+    "CaseTemplate",
     "Event",
     "Form",
     "FormTally",

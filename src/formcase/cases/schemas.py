@@ -1,0 +1,90 @@
+"""The Penbox shapes of a case (seeds/04-list-cases.txt, reference §7 to §8), key for key, with
+what formcase adds (step details, statuses, `is_template`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from formcase.kit.listing import ListParams
+from formcase.kit.time import UTCTimestamp
+
+
+class CaseContactOut(BaseModel):
+    id: uuid.UUID | None = Field(description="null on a template: its contacts are roles")
+    key: str
+    name: str | None
+    email: str | None
+    given_name: str | None
+    family_name: str | None
+    phone: str | None
+    main: bool = Field(description="the case's main contact (exactly one)")
+
+
+class CaseOwner(BaseModel):
+    id: uuid.UUID
+    email: str
+    given_name: str | None
+    family_name: str | None
+
+
+class CaseStepOut(BaseModel):
+    id: uuid.UUID | None
+    key: str
+    title: str
+    type: str
+    status: str = Field(description="available, started, completed, declined")
+    data: dict[str, Any]
+    form: dict[str, Any] | None = Field(description="a form step's form: id, status, links")
+    started_at: UTCTimestamp | None
+    completed_at: UTCTimestamp | None
+
+
+class SchemaFieldOut(BaseModel):
+    key: str
+    type: str
+    name: str
+    value: Any
+    options: dict[str, Any] = Field(description="the type's options (reference §16.1)")
+
+
+class StatusOut(BaseModel):
+    key: str
+    label: str
+    parent_status: str
+
+
+class CaseOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    parent_status: Literal["draft", "pending", "in_progress", "closed"]
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+    description: str | None
+    locale: str
+    reference: str
+    status: str
+    waiting_for: Literal["none", "owner", "contact"]
+    archived_at: UTCTimestamp | None
+    contacts: list[CaseContactOut]
+    template: str | None = Field(description="the case template's id")
+    owner: CaseOwner | None
+    workspace: dict[str, Any]
+    is_template: bool
+
+
+class CaseDetailOut(CaseOut):
+    steps: list[CaseStepOut]
+    schema_: list[SchemaFieldOut] = Field(alias="schema")
+    statuses: list[StatusOut]
+
+
+class CaseTemplateListParams(ListParams):
+    title: str | None = Field(None, description="case-insensitive partial match")
+    owner_id: uuid.UUID | None = Field(None, alias="owner[id]")
+    owner_email: str | None = Field(None, alias="owner[email]")
+    workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
+    workspace_slug: str | None = Field(None, alias="workspace[slug]")
+    archived: bool = False
