@@ -29,7 +29,6 @@ from formcase import __version__
 from formcase.config import Settings
 from formcase.kit.time import isoformat_z, utcnow
 from formcase.webhooks import guard, repository, signing
-from formcase.webhooks.models import WebhookDelivery, WebhookSubscription
 from formcase.webhooks.service import DEAD, DELIVERED, FAILED, JOB_KIND
 from formcase.worker.registry import JobContext, RetryLater, handler, http_client
 
@@ -144,12 +143,11 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
         found = await repository.to_send(session, delivery_id)
         if found is None:
             return  # its subscription (and so it) was deleted
-        body, subscription = found
-        if not subscription.active:
-            await _not_sent(session, delivery_id, subscription)
+        if not found.active:
+            await _not_sent(session, delivery_id, found.disabled_reason)
             return
-        url = subscription.url
-        secret = signing.decrypt_secret(subscription.secret_encrypted, settings.resolved_secret_key)
+        body, url = found.body, found.url
+        secret = signing.decrypt_secret(found.secret_encrypted, settings.resolved_secret_key)
         await session.rollback()  # no transaction held open while the receiver answers
 
     at = utcnow()
@@ -177,10 +175,10 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def _not_sent(
-    session: AsyncSession, delivery_id: uuid.UUID, subscription: WebhookSubscription
+    session: AsyncSession, delivery_id: uuid.UUID, disabled_reason: str | None
 ) -> None:
     """The subscription is not active: the delivery fails at once, saying why."""
-    reason = f" ({subscription.disabled_reason})" if subscription.disabled_reason else ""
+    reason = f" ({disabled_reason})" if disabled_reason else ""
     now = utcnow()
     await repository.update_delivery(session, delivery_id, {"status": FAILED, "updated_at": now})
     await repository.add_attempt(
@@ -211,12 +209,14 @@ async def _record(
     settings = context.settings
     now = utcnow()
     dead = error is not None and context.attempt >= _max_attempts(settings)
-    values: dict[str, Any] = {"attempts": WebhookDelivery.attempts + 1, "updated_at": now}
+    values: dict[str, Any] = {"updated_at": now}
     if error is None:
         values |= {"status": DELIVERED, "delivered_at": now}
     elif dead:
         values["status"] = DEAD
-    subscription_id = await repository.update_delivery(session, delivery_id, values)
+    subscription_id = await repository.update_delivery(
+        session, delivery_id, values, count_attempt=True
+    )
     if subscription_id is None:
         return  # deleted meanwhile, with its subscription
     await repository.add_attempt(

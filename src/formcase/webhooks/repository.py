@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import UnaryExpression, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, UnaryExpression, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -75,48 +75,72 @@ async def delivery(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def to_send(
-    session: AsyncSession, delivery_id: uuid.UUID
-) -> tuple[bytes, WebhookSubscription] | None:
-    """A delivery's body and its subscription, in one query."""
-    found = (
-        await session.execute(
-            select(WebhookDelivery.body, WebhookSubscription)
-            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-            .where(WebhookDelivery.id == delivery_id)
+# The worker's statements, one per delivery or more: on the tables, not the ORM entities
+# (the same SQL; a third less CPU each in SQLAlchemy).
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_subscriptions = cast(Table, WebhookSubscription.__table__)
+_attempts = cast(Table, WebhookAttempt.__table__)
+
+
+class ToSend(NamedTuple):
+    """What sending a delivery needs: its body, and of its subscription the rest."""
+
+    body: bytes
+    url: str
+    active: bool
+    disabled_reason: str | None
+    secret_encrypted: bytes
+
+
+async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | None:
+    """A delivery and its subscription, in one query."""
+    result = await session.execute(
+        select(
+            _deliveries.c.body,
+            _subscriptions.c.url,
+            _subscriptions.c.active,
+            _subscriptions.c.disabled_reason,
+            _subscriptions.c.secret_encrypted,
         )
-    ).one_or_none()
-    return None if found is None else (found[0], found[1])
+        .join(_subscriptions, _subscriptions.c.id == _deliveries.c.subscription_id)
+        .where(_deliveries.c.id == delivery_id)
+    )
+    row = result.one_or_none()
+    return None if row is None else ToSend(*row)
 
 
 async def update_delivery(
-    session: AsyncSession, delivery_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    count_attempt: bool = False,
 ) -> uuid.UUID | None:
-    """Update a delivery in one statement (no read first); its subscription's id, or None if
-    it is gone."""
+    """Update a delivery in one statement (no read first), adding one to its attempts if
+    `count_attempt`; its subscription's id, or None if it is gone."""
+    if count_attempt:
+        values = {**values, "attempts": _deliveries.c.attempts + 1}
     result = await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
+        update(_deliveries)
+        .where(_deliveries.c.id == delivery_id)
         .values(**values)
-        .returning(WebhookDelivery.subscription_id)
+        .returning(_deliveries.c.subscription_id)
     )
-    return result.scalar_one_or_none()
+    subscription_id: uuid.UUID | None = result.scalar_one_or_none()
+    return subscription_id
 
 
 async def add_attempt(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
     await session.execute(
-        insert(WebhookAttempt).values(id=uuid.uuid4(), delivery_id=delivery_id, **values)
+        insert(_attempts).values(id=uuid.uuid4(), delivery_id=delivery_id, **values)
     )
 
 
 async def reset_failures(session: AsyncSession, subscription_id: uuid.UUID) -> None:
     """consecutive_failures back to 0; no write (and no lock) if it is 0 already."""
     await session.execute(
-        update(WebhookSubscription)
-        .where(
-            WebhookSubscription.id == subscription_id,
-            WebhookSubscription.consecutive_failures != 0,
-        )
+        update(_subscriptions)
+        .where(_subscriptions.c.id == subscription_id, _subscriptions.c.consecutive_failures != 0)
         .values(consecutive_failures=0)
     )
 
@@ -124,10 +148,10 @@ async def reset_failures(session: AsyncSession, subscription_id: uuid.UUID) -> N
 async def count_failure(session: AsyncSession, subscription_id: uuid.UUID) -> tuple[int, bool]:
     """One more consecutive failure; the new count and whether the subscription is active."""
     result = await session.execute(
-        update(WebhookSubscription)
-        .where(WebhookSubscription.id == subscription_id)
-        .values(consecutive_failures=WebhookSubscription.consecutive_failures + 1)
-        .returning(WebhookSubscription.consecutive_failures, WebhookSubscription.active)
+        update(_subscriptions)
+        .where(_subscriptions.c.id == subscription_id)
+        .values(consecutive_failures=_subscriptions.c.consecutive_failures + 1)
+        .returning(_subscriptions.c.consecutive_failures, _subscriptions.c.active)
     )
     failures, active = result.one()
     return failures, active
@@ -137,8 +161,8 @@ async def disable(
     session: AsyncSession, subscription_id: uuid.UUID, reason: str, now: datetime
 ) -> None:
     await session.execute(
-        update(WebhookSubscription)
-        .where(WebhookSubscription.id == subscription_id)
+        update(_subscriptions)
+        .where(_subscriptions.c.id == subscription_id)
         .values(active=False, disabled_reason=reason, updated_at=now)
     )
 
