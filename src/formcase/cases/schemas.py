@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from formcase.kit.listing import ListParams
 from formcase.kit.time import UTCTimestamp
@@ -88,3 +88,77 @@ class CaseTemplateListParams(ListParams):
     workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
     workspace_slug: str | None = Field(None, alias="workspace[slug]")
     archived: bool = False
+
+
+class CaseFilterParams(ListParams):
+    """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others)."""
+
+    template_id: uuid.UUID | None = Field(None, alias="template[id]")
+    status: str | None = None
+    parent_status: Literal["draft", "pending", "in_progress", "closed"] | None = None
+    archived: bool | None = Field(None, description="default false")
+    waiting_for: Literal["none", "owner", "contact"] | None = None
+    reference: str | None = None
+    owner_id: uuid.UUID | None = Field(None, alias="owner[id]")
+    owner_email: str | None = Field(None, alias="owner[email]")
+    workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
+    workspace_slug: str | None = Field(None, alias="workspace[slug]")
+    contact_given_name: str | None = Field(None, alias="contact[given_name]")
+    contact_family_name: str | None = Field(None, alias="contact[family_name]")
+    contact_email: str | None = Field(None, alias="contact[email]")
+    filter: str | None = Field(None, description="advanced JSON filter; overrides the others")
+
+
+class CaseCountParams(CaseFilterParams):
+    pass
+
+
+class CaseCount(BaseModel):
+    count: int
+
+
+class Ref(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID
+
+
+class OwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str | None = Field(None, description="the contact's role; default: the main one")
+    name: str | None = Field(None, max_length=400)
+    email: str | None = Field(None, max_length=320)
+    given_name: str | None = Field(None, max_length=200)
+    family_name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    locale: str | None = Field(None, max_length=16)
+
+
+class SchemaFieldIn(BaseModel):
+    """Sets the value of a template field, or adds a field (then `type` and `name` are
+    needed, with the type's options)."""
+
+    model_config = ConfigDict(extra="allow")
+    key: str
+    type: str | None = None
+    name: str | None = None
+    value: Any = None
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    locale: str | None = Field(None, max_length=16)
+    reference: str | None = Field(None, min_length=1, max_length=64)
+    status: str | None = None
+    waiting_for: Literal["none", "owner", "contact"] | None = None
+    template: Ref | None = None
+    workspace: Ref | None = None
+    owner: OwnerIn | None = None
+    contacts: list[ContactIn] = Field(default_factory=list)
+    schema_: list[SchemaFieldIn] = Field(default_factory=list, alias="schema")

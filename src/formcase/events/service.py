@@ -17,14 +17,6 @@ from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
 from formcase.webhooks import service as webhooks
 
-FORMS_CREATED = "forms:created"
-FORMS_UPDATED = "forms:updated"
-FORMS_ARCHIVED = "forms:archived"
-FORMS_UNARCHIVED = "forms:unarchived"
-RESPONSES_CREATED = "responses:created"
-RESPONSES_UPDATED = "responses:updated"
-RESPONSES_COMPLETED = "responses:completed"
-
 
 @dataclass(frozen=True)
 class NewEvent:
@@ -33,7 +25,7 @@ class NewEvent:
 
     workspace_id: uuid.UUID
     kind: str
-    subject_type: str  # forms, responses
+    subject_type: str  # forms, responses, cases
     subject_id: uuid.UUID
     payload: dict[str, Any]
     form_id: uuid.UUID | None = None

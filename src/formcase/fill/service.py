@@ -18,6 +18,7 @@ from formcase.attachments.models import Attachment
 from formcase.attachments.schemas import Scope
 from formcase.attachments.service import UnsupportedMediaType
 from formcase.config import Settings
+from formcase.events import kinds as event_kinds
 from formcase.events import service as events
 from formcase.forms import repository as forms
 from formcase.forms import service as forms_service
@@ -123,7 +124,7 @@ async def _publish(
     created: set[uuid.UUID] = session.info.get(_CREATED, set())
     if response.id in created:
         created.discard(response.id)
-        kinds = (events.RESPONSES_CREATED, *kinds)
+        kinds = (event_kinds.RESPONSES_CREATED, *kinds)
     if not kinds:
         return
     await session.flush()
@@ -212,7 +213,7 @@ async def open_form(
     kinds = []
     if locale and locale != response.locale:
         response.locale = locale
-        kinds.append(events.RESPONSES_UPDATED)
+        kinds.append(event_kinds.RESPONSES_UPDATED)
     await _publish(session, settings, form, response, *kinds)
     await session.commit()
     return await _state(session, form, template, response)
@@ -247,7 +248,7 @@ async def save_step(
     response.data = merged
     response.step = step_id
     responses.record(session, response, "saved", client)
-    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
+    await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
 
@@ -346,9 +347,9 @@ async def _close(
     responses.record(session, response, status.value, client)
     # The response changed (completed_at or declined_at, answers of hidden fields dropped),
     # and so did the form (its status).
-    kinds = [events.RESPONSES_UPDATED, events.FORMS_UPDATED]
+    kinds = [event_kinds.RESPONSES_UPDATED, event_kinds.FORMS_UPDATED]
     if status is FormStatus.COMPLETED:
-        kinds.insert(1, events.RESPONSES_COMPLETED)
+        kinds.insert(1, event_kinds.RESPONSES_COMPLETED)
     await _publish(session, settings, form, response, *kinds)
     await session.commit()
 
@@ -417,7 +418,7 @@ async def upload_file(
     else:
         response.data = {**response.data, element_key: value}
     responses.record(session, response, "saved", client)
-    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
+    await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return attachments.to_document(attachment, settings.public_url)
 
@@ -470,7 +471,7 @@ async def remove_file(
     response.data = data
     await attachments_repository.delete(session, attachment)
     responses.record(session, response, "saved", client)
-    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
+    await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
 
@@ -525,6 +526,6 @@ async def sign(
         session, storage, settings, form, template, response, element, image, client
     )
     responses.record(session, response, "signed", client)
-    await _publish(session, settings, form, response, events.RESPONSES_UPDATED)
+    await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return signatures.document(signature, await signatures.signed_file(session, signature))

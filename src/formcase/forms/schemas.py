@@ -22,23 +22,6 @@ class FormStatus(StrEnum):
     PROCESSED = "processed"
 
 
-# Events a webhook may subscribe to; `requests:*` are the older names of `forms:*`.
-WEBHOOK_EVENTS = (
-    "forms:created",
-    "forms:updated",
-    "forms:deleted",
-    "forms:archived",
-    "forms:unarchived",
-    "responses:created",
-    "responses:updated",
-    "responses:deleted",
-    "responses:completed",
-)
-WEBHOOK_EVENT_ALIASES = {
-    event.replace("forms:", "requests:"): event for event in WEBHOOK_EVENTS if "forms:" in event
-}
-
-
 class Links(BaseModel):
     fill: str
     app: str

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.auth.principal import Principal
 from formcase.config import Settings
+from formcase.events import kinds as event_kinds
 from formcase.events import service as outbox
 from formcase.forms import repository
 from formcase.forms.filters import (
@@ -390,7 +391,7 @@ async def create(
     if form.status == FormStatus.PENDING:
         await notifications.form_pending(session, form, template, settings)
     document = await document_of(session, form.id, settings.public_url)
-    await outbox.publish(session, [_form_event(outbox.FORMS_CREATED, document)])
+    await outbox.publish(session, [_form_event(event_kinds.FORMS_CREATED, document)])
     await session.commit()
     return document
 
@@ -476,9 +477,9 @@ async def update(
         await notifications.form_pending(session, form, template, settings)
     await session.flush()
     document = await document_of(session, form_id, settings.public_url)
-    kinds = [outbox.FORMS_UPDATED]
+    kinds = [event_kinds.FORMS_UPDATED]
     if form.archived != before[1]:
-        kinds.append(outbox.FORMS_ARCHIVED if form.archived else outbox.FORMS_UNARCHIVED)
+        kinds.append(event_kinds.FORMS_ARCHIVED if form.archived else event_kinds.FORMS_UNARCHIVED)
     await outbox.publish(session, [_form_event(kind, document) for kind in kinds])
     await session.commit()
     return document

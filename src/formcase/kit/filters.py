@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, not_, or_
 
 from formcase.kit.errors import BadRequest
 from formcase.kit.json_values import JSONBoolean, JSONNumber
@@ -63,8 +63,17 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class Related:
+    """A column of a related table with many rows per item (a case's contacts): the item
+    matches when one of its rows does. `exists` wraps the test on `field` in that EXISTS."""
+
+    field: Field
+    exists: Callable[[ColumnElement[bool]], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
 class FilterSpec:
-    fields: Mapping[str, Field | Flag]
+    fields: Mapping[str, Field | Flag | Related]
     # JSON columns whose keys are filterable by path: {"data": Form.data}.
     json_columns: Mapping[str, SQLColumnExpression[Any]] = field(default_factory=dict)
 
@@ -86,6 +95,12 @@ class FilterSpec:
             return _flag_clause(condition.path, target, op, condition.value)
         if isinstance(target, Field):
             return _field_clause(condition.path, target, op, condition.value)
+        if isinstance(target, Related):
+            if op in ("$ne", "$nin"):  # "no contact has x" is not "one contact has not x"
+                positive = "$eq" if op == "$ne" else "$in"
+                inner = _field_clause(condition.path, target.field, positive, condition.value)
+                return not_(target.exists(inner))
+            return target.exists(_field_clause(condition.path, target.field, op, condition.value))
         head, _, rest = condition.path.partition(".")
         if head in self.json_columns and rest:
             return _json_clause(condition.path, self.json_columns[head], rest, op, condition.value)

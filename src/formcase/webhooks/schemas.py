@@ -7,12 +7,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from formcase.forms.schemas import WEBHOOK_EVENT_ALIASES, WEBHOOK_EVENTS
+from formcase.events import kinds
 from formcase.kit.listing import ListParams
 
 ALL_EVENTS = "*"
-EVENTS = (*WEBHOOK_EVENTS, ALL_EVENTS)
-ALIASES = WEBHOOK_EVENT_ALIASES
+EVENTS = (*kinds.ALL, ALL_EVENTS)
+ALIASES = kinds.ALIASES
 
 
 class _Body(BaseModel):

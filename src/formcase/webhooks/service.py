@@ -250,12 +250,13 @@ def _wants(subscription: WebhookSubscription, kind: str) -> bool:
 
 def body_of(batch: list[Event]) -> bytes:
     """Penbox's payload for these events (all of one batch, in the order they were made):
-    `data` names the first event's subject, `request` is the form as it was."""
+    `data` names the first event's subject; `request` is the form as it was (`case`, the
+    case, for case events)."""
     first = batch[0]
     payload = {
         "events": [event.kind for event in batch],
         "data": {"type": first.subject_type, "id": first.subject_id},
-        "request": first.payload,
+        "case" if first.subject_type == "cases" else "request": first.payload,
     }
     return api_json(payload)
 
