@@ -8,9 +8,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
-from formcase.cases import templates
-from formcase.cases.schemas import CaseDetailOut, CaseTemplateListParams
+from formcase.cases import service, templates
+from formcase.cases.schemas import (
+    CaseCount,
+    CaseCountParams,
+    CaseCreate,
+    CaseDetailOut,
+    CaseFilterParams,
+    CaseOut,
+    CaseTemplateListParams,
+)
+from formcase.config import Settings
 from formcase.db.engine import get_session
+from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.responses import JSONBytes
 
@@ -35,3 +45,46 @@ async def get_case_template(
 ) -> JSONBytes:
     """One case template with its full steps, schema, statuses and contact roles."""
     return JSONBytes(await templates.get_template(session, principal, template_id))
+
+
+@router.get("/cases", response_model=Paginated[CaseOut])
+async def list_cases(
+    params: Annotated[CaseFilterParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Cases of the token's workspaces, filtered, sorted and paginated (no steps or schema)."""
+    return JSONBytes(await service.list_cases(session, principal, params))
+
+
+@router.get("/cases/count", response_model=CaseCount)
+async def count_cases(
+    params: Annotated[CaseCountParams, Query()],
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> CaseCount:
+    """How many cases match the same filters as the list."""
+    return CaseCount(count=await service.count_cases(session, principal, params))
+
+
+@router.post("/cases", response_model=CaseDetailOut)
+async def create_case(
+    body: CaseCreate,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Create a case, from a case template (its schema, statuses, roles and steps are copied)
+    or from scratch. Answers 200 with the full case, as Penbox does."""
+    return JSONBytes(await service.create(session, principal, body, settings))
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetailOut)
+async def get_case(
+    case_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """The full case, with its steps, schema (and values) and statuses."""
+    return JSONBytes(await service.get(session, principal, case_id, settings))

@@ -4,14 +4,15 @@ grants."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, UnaryExpression, func, select
+from sqlalchemy import ColumnElement, Result, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.cases.models import CaseTemplate
+from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep, CaseTemplate
 from formcase.workspaces.models import Member, Workspace
 
 case_templates = CaseTemplate.__table__.c
@@ -110,3 +111,117 @@ async def page_templates(
         TemplateRow(template, template.workspace_id, slug, _owner(member))
         for template, slug, member in rows
     ]
+
+
+# --- cases -------------------------------------------------------------------------------
+
+cases = Case.__table__.c
+_cases, _workspaces, _members = Case.__table__, Workspace.__table__, Member.__table__
+_contacts = CaseContact.__table__
+
+# A case's columns with what its API shape adds: workspace slug, owner. Plain Core rows.
+_WITH_REFS = (
+    select(
+        *_cases.columns,
+        _workspaces.c.slug.label("workspace_slug"),
+        _members.c.email.label("owner_email"),
+        _members.c.given_name.label("owner_given_name"),
+        _members.c.family_name.label("owner_family_name"),
+    )
+    .join(_workspaces, _workspaces.c.id == _cases.c.workspace_id)
+    .outerjoin(_members, _members.c.id == _cases.c.owner_id)
+)
+
+CaseRow = dict[str, Any]
+
+
+def _as_dicts(result: Result[Any]) -> list[CaseRow]:
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+async def case_row(session: AsyncSession, case_id: uuid.UUID) -> CaseRow | None:
+    found = _as_dicts(await session.execute(_WITH_REFS.where(_cases.c.id == case_id)))
+    return found[0] if found else None
+
+
+async def get_for_update(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
+    return await session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+async def count_cases(
+    session: AsyncSession, workspace_ids: Collection[uuid.UUID], where: list[ColumnElement[bool]]
+) -> int:
+    total = await session.scalar(
+        select(func.count())
+        .select_from(_cases)
+        .where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
+    )
+    return int(total or 0)
+
+
+async def page_cases(
+    session: AsyncSession,
+    workspace_ids: Collection[uuid.UUID],
+    where: list[ColumnElement[bool]],
+    order: Sequence[UnaryExpression[Any]],
+    limit: int,
+    offset: int,
+) -> list[CaseRow]:
+    return _as_dicts(
+        await session.execute(
+            _WITH_REFS.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+async def contacts_of(
+    session: AsyncSession, case_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[CaseContact]]:
+    found: dict[uuid.UUID, list[CaseContact]] = defaultdict(list)
+    if not case_ids:
+        return found
+    rows = await session.scalars(
+        select(CaseContact)
+        .where(CaseContact.case_id.in_(list(case_ids)))
+        .order_by(CaseContact.case_id, CaseContact.main.desc(), CaseContact.created_at)
+    )
+    for row in rows:
+        found[row.case_id].append(row)
+    return found
+
+
+async def steps_of(session: AsyncSession, case_id: uuid.UUID) -> list[CaseStep]:
+    rows = await session.scalars(
+        select(CaseStep).where(CaseStep.case_id == case_id).order_by(CaseStep.position)
+    )
+    return list(rows)
+
+
+async def step_for_update(session: AsyncSession, case_id: uuid.UUID, key: str) -> CaseStep | None:
+    return await session.scalar(
+        select(CaseStep).where(CaseStep.case_id == case_id, CaseStep.key == key).with_for_update()
+    )
+
+
+async def steps_of_form(session: AsyncSession, form_id: uuid.UUID) -> list[CaseStep]:
+    return list(
+        await session.scalars(select(CaseStep).where(CaseStep.form_id == form_id).with_for_update())
+    )
+
+
+async def reference_taken(session: AsyncSession, workspace_id: uuid.UUID, reference: str) -> bool:
+    found = await session.scalar(
+        select(Case.id).where(Case.workspace_id == workspace_id, Case.reference == reference)
+    )
+    return found is not None
+
+
+async def timeline(session: AsyncSession, case_id: uuid.UUID) -> list[CaseEvent]:
+    rows = await session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
+    )
+    return list(rows)

@@ -18,7 +18,7 @@ from formcase.cases.format import CaseTemplateFile, SchemaField, Step
 from formcase.cases.models import CaseTemplate
 from formcase.cases.schemas import CaseTemplateListParams
 from formcase.kit import definitions
-from formcase.kit.errors import NotFound
+from formcase.kit.errors import BadRequest
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
 from formcase.workspaces import service as workspaces
@@ -204,12 +204,16 @@ async def get_template(
     return template_document(row)
 
 
-async def granted(
+async def usable(
     session: AsyncSession, principal: Principal, template_id: uuid.UUID
 ) -> repository.TemplateRow:
-    """A template the caller may make cases from (400 when unknown: it is a field of the
+    """A template the caller may make cases from (400 when not: it is a field of the
     request, not the resource asked for)."""
     row = await repository.template_row(session, template_id)
     if row is None or row.workspace_id not in principal.workspace_ids:
-        raise NotFound(f"No case template with id {template_id} in your workspaces.")
+        raise BadRequest(
+            f"Field 'template.id': no case template {template_id} in this token's workspaces."
+        )
+    if row.template.archived_at is not None:
+        raise BadRequest(f"Field 'template.id': case template {template_id} is archived.")
     return row
