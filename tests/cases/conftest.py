@@ -14,8 +14,8 @@ HERE = Path(__file__).parent
 
 @pytest.fixture
 async def claims(make_tenant: MakeTenant, sessionmaker: async_sessionmaker[AsyncSession]) -> Tenant:
-    """A workspace with the demo form templates and the `claim` case template."""
-    tenant = await make_tenant()
+    """A workspace with the `claim` case template and the form template of its form step."""
+    tenant = await make_tenant(template_files=[HERE / "claim-details.yaml"])
     async with sessionmaker() as session:
         await templates.import_template(
             session, tenant.slug, templates.read_file(HERE / "claim.yaml")

@@ -37,7 +37,7 @@ def test_the_example_is_valid() -> None:
         "in_progress",
         "closed",
     ]
-    assert template.contacts[0].main and template.steps[0].form_template == "contact-details"
+    assert template.contacts[0].main and template.steps[0].form_template == "claim-details"
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ async def test_list_and_get(
     assert template == item
     steps = {step["key"]: step for step in template["steps"]}
     assert steps["details"]["type"] == "form" and steps["details"]["status"] == "available"
-    assert steps["details"]["data"]["form_template"] == "contact-details"
+    assert steps["details"]["data"]["form_template"] == "claim-details"
     assert steps["fire_check"]["data"]["visible_if"] == {"field": "cause", "eq": "fire"}
     schema = {field["key"]: field for field in template["schema"]}
     assert schema["claimed_amount"]["type"] == "currency"

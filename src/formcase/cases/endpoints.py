@@ -10,13 +10,18 @@ from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.cases import service, templates
 from formcase.cases.schemas import (
+    CaseContacts,
     CaseCount,
     CaseCountParams,
     CaseCreate,
+    CaseData,
     CaseDetailOut,
     CaseFilterParams,
     CaseOut,
+    CasePatch,
     CaseTemplateListParams,
+    StepStart,
+    Timeline,
 )
 from formcase.config import Settings
 from formcase.db.engine import get_session
@@ -88,3 +93,66 @@ async def get_case(
 ) -> JSONBytes:
     """The full case, with its steps, schema (and values) and statuses."""
     return JSONBytes(await service.get(session, principal, case_id, settings))
+
+
+@router.patch("/cases/{case_id}", response_model=CaseDetailOut)
+async def update_case(
+    case_id: uuid.UUID,
+    patch: CasePatch,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Change the title, description, status or waiting_for by hand, or archive."""
+    return JSONBytes(await service.update(session, principal, case_id, patch, settings))
+
+
+@router.post("/cases/{case_id}/data", response_model=CaseDetailOut)
+async def update_case_data(
+    case_id: uuid.UUID,
+    body: CaseData,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Set schema values (all checked first: one bad value writes nothing); automatic status
+    transitions watching the changed fields run."""
+    return JSONBytes(await service.update_data(session, principal, case_id, body.data, settings))
+
+
+@router.post("/cases/{case_id}/contacts", response_model=CaseDetailOut)
+async def update_case_contacts(
+    case_id: uuid.UUID,
+    body: CaseContacts,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Add or change contacts by key (`remove: true` takes one off; not the main one)."""
+    return JSONBytes(await service.upsert_contacts(session, principal, case_id, body, settings))
+
+
+@router.post("/cases/{case_id}/start/{step_key}", response_model=CaseDetailOut)
+async def start_case_step(
+    case_id: uuid.UUID,
+    step_key: str,
+    body: StepStart | None = None,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Run a step: a form step sends its form to the step's contact; 409 when started."""
+    given = body.data if body is not None else {}
+    return JSONBytes(
+        await service.start_step(session, principal, case_id, step_key, given, settings)
+    )
+
+
+@router.get("/cases/{case_id}/timeline", response_model=Timeline)
+async def case_timeline(
+    case_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = Depends(get_session),
+) -> JSONBytes:
+    """Every change of the case, oldest first: when, who, what changed."""
+    return JSONBytes(await service.timeline(session, principal, case_id))

@@ -162,3 +162,43 @@ class CaseCreate(BaseModel):
     owner: OwnerIn | None = None
     contacts: list[ContactIn] = Field(default_factory=list)
     schema_: list[SchemaFieldIn] = Field(default_factory=list, alias="schema")
+
+
+class CaseData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(description="values by schema key; null clears one")
+
+
+class ContactUpsert(ContactIn):
+    remove: bool = Field(False, description="take this contact off the case (not the main one)")
+
+
+class CaseContacts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contacts: list[ContactUpsert] = Field(min_length=1)
+
+
+class StepStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(default_factory=dict, description="passed to the step")
+
+
+class CasePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    status: str | None = None
+    waiting_for: Literal["none", "owner", "contact"] | None = None
+    archived: bool | None = None
+
+
+class TimelineEntry(BaseModel):
+    id: uuid.UUID
+    at: UTCTimestamp
+    actor: dict[str, Any]
+    kind: str
+    changes: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    data: list[TimelineEntry]

@@ -17,6 +17,7 @@ from formcase.attachments import service as attachments
 from formcase.attachments.models import Attachment
 from formcase.attachments.schemas import Scope
 from formcase.attachments.service import UnsupportedMediaType
+from formcase.cases import service as cases
 from formcase.config import Settings
 from formcase.events import kinds as event_kinds
 from formcase.events import service as events
@@ -350,6 +351,7 @@ async def _close(
     kinds = [event_kinds.RESPONSES_UPDATED, event_kinds.FORMS_UPDATED]
     if status is FormStatus.COMPLETED:
         kinds.insert(1, event_kinds.RESPONSES_COMPLETED)
+    await cases.form_closed(session, form.id, status.value, settings)
     await _publish(session, settings, form, response, *kinds)
     await session.commit()
 

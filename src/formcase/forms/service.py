@@ -296,8 +296,14 @@ def _check_url(url: str, field: str, *, https_only: bool) -> str:
 
 
 async def create(
-    session: AsyncSession, principal: Principal, body: FormCreate, settings: Settings
+    session: AsyncSession,
+    principal: Principal,
+    body: FormCreate,
+    settings: Settings,
+    *,
+    commit: bool = True,
 ) -> Document:
+    """Create a form; with `commit=False` it joins the caller's transaction (a case step)."""
     choice = _workspace_choice(body)
     resolved = await templates.resolve(
         session,
@@ -392,7 +398,8 @@ async def create(
         await notifications.form_pending(session, form, template, settings)
     document = await document_of(session, form.id, settings.public_url)
     await outbox.publish(session, [_form_event(event_kinds.FORMS_CREATED, document)])
-    await session.commit()
+    if commit:
+        await session.commit()
     return document
 
 
