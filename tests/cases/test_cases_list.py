@@ -1,0 +1,150 @@
+"""GET /v1/cases and /v1/cases/count: every filter of seeds/04-list-cases.txt, sorting, the
+JSON filter, pagination, and their errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cases.test_cases_api import new_case, template_id
+from tests.conftest import Grant, MakeTenant
+from tests.helpers import Tenant, assert_error
+
+
+@pytest.fixture
+async def portfolio(client: httpx.AsyncClient, claims: Tenant) -> dict[str, dict[str, Any]]:
+    """Four cases with different statuses, owners, contacts and references."""
+    made = {
+        "ann": await new_case(
+            client,
+            claims,
+            title="Ann's claim",
+            reference="REF-A",
+            contacts=[{"email": "ann@x.example", "given_name": "Ann", "family_name": "Smith"}],
+            owner={"email": claims.owner_email},
+        ),
+        "bob": await new_case(
+            client,
+            claims,
+            title="Bob's claim",
+            reference="REF-B",
+            status="under_review",
+            waiting_for="owner",
+            contacts=[
+                {"email": "bob@x.example", "given_name": "Bob", "family_name": "Jones"},
+                {"key": "broker", "email": "broker@x.example", "family_name": "Smith"},
+            ],
+        ),
+        "cid": await new_case(
+            client,
+            claims,
+            title="Cid's claim",
+            reference="REF-C",
+            status="under_review",
+            waiting_for="contact",
+        ),
+        "old": await new_case(client, claims, title="Zed's claim", reference="REF-Z"),
+    }
+    archived = await client.patch(
+        f"/v1/cases/{made['old']['id']}", json={"archived": True}, headers=claims.headers
+    )
+    assert archived.status_code == 200
+    return made
+
+
+async def titles(client: httpx.AsyncClient, tenant: Tenant, query: str) -> list[str]:
+    response = await client.get(f"/v1/cases?{query}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    count = await client.get(f"/v1/cases/count?{query}", headers=tenant.headers)
+    body = response.json()
+    assert count.json() == {"count": body["meta"]["total_count"]}  # the same filters
+    return [case["title"] for case in body["data"]]
+
+
+async def test_every_filter(
+    client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
+) -> None:
+    template = await template_id(client, claims)
+    cases = {
+        "": ["Cid's claim", "Bob's claim", "Ann's claim"],  # newest first, archived left out
+        "archived=true": ["Zed's claim"],
+        "archived=false": ["Cid's claim", "Bob's claim", "Ann's claim"],
+        f"template[id]={template}": ["Cid's claim", "Bob's claim", "Ann's claim"],
+        "status=under_review": ["Cid's claim", "Bob's claim"],
+        "parent_status=in_progress": ["Cid's claim", "Bob's claim"],
+        "parent_status=draft": ["Ann's claim"],
+        "parent_status=in_progress&waiting_for=owner": ["Bob's claim"],
+        "waiting_for=none": ["Ann's claim"],
+        "reference=REF-B": ["Bob's claim"],
+        f"owner[email]={claims.owner_email.upper()}": ["Ann's claim"],
+        f"owner[id]={portfolio['ann']['owner']['id']}": ["Ann's claim"],
+        f"workspace[slug]={claims.slug}": ["Cid's claim", "Bob's claim", "Ann's claim"],
+        f"workspace[id]={claims.id}": ["Cid's claim", "Bob's claim", "Ann's claim"],
+        "contact[email]=BOB@x.example": ["Bob's claim"],
+        "contact[email]=broker@x.example": ["Bob's claim"],  # any of the case's contacts
+        "contact[given_name]=Ann": ["Ann's claim"],
+        "contact[family_name]=Smith": ["Bob's claim", "Ann's claim"],
+        "contact[email]=nobody@x.example": [],
+        "sort=title": ["Ann's claim", "Bob's claim", "Cid's claim"],
+        "sort=-reference": ["Cid's claim", "Bob's claim", "Ann's claim"],
+        "sort=created_at": ["Ann's claim", "Bob's claim", "Cid's claim"],
+        "sort=-updated_at&page[size]=1&page[number]=2": ["Bob's claim"],
+    }
+    for query, expected in cases.items():
+        assert await titles(client, claims, query) == expected, query
+
+
+async def test_json_filter_overrides_the_others(
+    client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
+) -> None:
+    def encoded(document: dict[str, Any]) -> str:
+        return "filter=" + httpx.QueryParams({"f": json.dumps(document)})["f"]
+
+    query = encoded(
+        {
+            "attributes": {"parent_status": {"$eq": "in_progress"}, "reference": {"$ne": "REF-C"}},
+            "relationships": {"contact": {"attributes": {"family_name": {"$eq": "Smith"}}}},
+        }
+    )
+    assert await titles(client, claims, query + "&reference=REF-A") == ["Bob's claim"]
+    nobody = encoded(
+        {"relationships": {"contacts": {"attributes": {"email": {"$ne": "ann@x.example"}}}}}
+    )
+    # "no contact has this email": Ann's case is out, the ones without contacts are in
+    assert await titles(client, claims, nobody) == ["Cid's claim", "Bob's claim"]
+    dated = encoded(
+        {"attributes": {"created_at": {"$ge": "2000-01-01"}, "archived": {"$eq": True}}}
+    )
+    assert await titles(client, claims, dated) == ["Zed's claim"]
+    data = encoded({"attributes": {"status": {"$in": ["new", "under_review"]}}})
+    assert len(await titles(client, claims, data)) == 3
+
+
+async def test_errors(
+    client: httpx.AsyncClient, claims: Tenant, grant: Grant, make_tenant: MakeTenant
+) -> None:
+    for query, fragment in [
+        ("parent_status=cancelled", "parent_status"),
+        ("waiting_for=boss", "waiting_for"),
+        ("page[size]=101", "page[size]"),
+        ("page[number]=0", "page[number]"),
+        ("sort=colour", "Cannot sort by 'colour'"),
+        ("template[id]=nope", "template[id]"),
+        ("filter={nope", "not valid JSON"),
+        ('filter={"attributes":{"colour":{"$eq":"red"}}}', "Cannot filter on 'colour'"),
+        ('filter={"attributes":{"parent_status":{"$eq":"lost"}}}', "'lost' is not one of"),
+        ("colour=red", "colour"),
+    ]:
+        assert_error(await client.get(f"/v1/cases?{query}", headers=claims.headers), 400, fragment)
+        counted = await client.get(f"/v1/cases/count?{query}", headers=claims.headers)
+        # the count takes the list's parameters and has no order to sort
+        ignored = query.startswith("sort")
+        assert counted.status_code == (200 if ignored else 400), query
+    stranger = await make_tenant(template_files=[])
+    assert_error(
+        await client.get(f"/v1/cases?workspace[slug]={stranger.slug}", headers=claims.headers),
+        403,
+    )
