@@ -10,7 +10,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from formcase.cases import templates
 from formcase.events.models import Event
+from tests.cases.test_case_templates import claim, parse
 from tests.cases.test_cases_api import JO, new_case
 from tests.helpers import Tenant, assert_error, fill_api
 
@@ -158,3 +160,22 @@ async def test_full_flow(
     assert kinds.count("cases:created") == 1
     assert kinds.count("cases:step_started") == 3
     assert kinds.count("cases:status_changed") == 3
+
+
+async def test_auto_start_steps_run_with_the_case(
+    client: httpx.AsyncClient, claims: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    document = claim(slug="quick-claim", title="Quick claim")
+    document["steps"][0]["auto_start"] = True  # the form step
+    document["steps"][3]["auto_start"] = True  # the fire note: hidden unless cause is fire
+    async with sessionmaker() as session:
+        row, _ = await templates.import_template(session, claims.slug, parse(document))
+    case = await new_case(client, claims, template={"id": str(row.id)}, contacts=[JO])
+    assert step(case, "details")["status"] == "started" and step(case, "details")["form"]
+    assert step(case, "fire_check")["status"] == "available"
+    assert case["waiting_for"] == "contact"
+    # without the contact the form cannot go out: the case is not made at all
+    refused = await client.post(
+        "/v1/cases", json={"template": {"id": str(row.id)}}, headers=claims.headers
+    )
+    assert_error(refused, 409, "'main' contact", "no email or phone")

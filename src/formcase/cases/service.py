@@ -419,24 +419,24 @@ async def create(
         updated_at=now,
     )
     session.add(case)
+    step_rows = {}
     for position, step in enumerate(config.steps):
-        session.add(
-            CaseStep(
-                id=uuid.uuid4(),
-                case_id=case.id,
-                key=step.key,
-                position=position,
-                type=step.type.value,
-                title=step.title,
-                status="available",
-                form_id=None,
-                started_at=None,
-                completed_at=None,
-                data=templates.step_settings(step),
-                created_at=now,
-                updated_at=now,
-            )
+        step_rows[step.key] = CaseStep(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            key=step.key,
+            position=position,
+            type=step.type.value,
+            title=step.title,
+            status="available",
+            form_id=None,
+            started_at=None,
+            completed_at=None,
+            data=templates.step_settings(step),
+            created_at=now,
+            updated_at=now,
         )
+        session.add(step_rows[step.key])
     for key, values in contacts.items():
         session.add(
             CaseContact(
@@ -452,8 +452,16 @@ async def create(
         )
     record(session, case, actor or actor_of(principal), "created", {"reference": reference})
     await session.flush()
+    happened = [kinds.CASES_CREATED]
+    for step in config.steps:  # steps that start with the case, when their condition holds
+        if step.auto_start and evaluate(step.visible_if, case.data):
+            await _run_step(
+                session, principal, case, config, step, step_rows[step.key], {}, settings
+            )
+            happened.append(kinds.CASES_STEP_STARTED)
+    await session.flush()
     document = await detail(session, case.id, settings)
-    await outbox.publish(session, [case_event(kinds.CASES_CREATED, document)])
+    await outbox.publish(session, [case_event(kind, document) for kind in happened])
     await session.commit()
     return document
 
