@@ -1,33 +1,51 @@
 """Benchmark of webhook deliveries on PostgreSQL (docs/benchmarks.md): how many a second the
 workers send, and how long an event takes from its commit to the receiver.
 
-`formcase serve --no-worker --workers 2` takes the API calls; 1 or 4 `formcase worker`
-processes deliver to a local aiohttp receiver (a workspace subscription to forms:created).
-  drain    N forms are created with no worker running; then the workers start and the time
-           until the receiver has all N deliveries gives deliveries per second.
-  paced    with the workers running, forms are created at a steady rate for a while; the
-           delay of each is the receiver's arrival time minus the moment its POST /v1/forms
-           was sent (an upper bound of the delay from the commit).
+1 or 4 `formcase worker` processes deliver to a local aiohttp receiver (in a process of its
+own) subscribed to forms:created and forms:updated; `formcase serve --no-worker --workers 2`
+takes the API calls. Each worker count gets a fresh database. Where the events come from:
+  --source api     forms created with POST /v1/forms (the whole path, API included). The
+                   commit is between the POST's sending and its answer; the delay is measured
+                   from the event row's `created_at`, written just before the commit (an
+                   upper bound of the delay from the commit, by the few ms the commit takes).
+  --source outbox  the bench process writes each event through formcase's outbox
+                   (`events.service.publish`: event, delivery and job rows, NOTIFY) in a
+                   transaction of its own, as a state change does, without the API and the
+                   form row; the delay is measured from the moment the commit was sent (an
+                   upper bound, by the commit's own duration). For rates the API cannot
+                   produce on the machine.
+Runs:
+  drain    N events are made with no worker running; then the workers start. Deliveries
+           per second = deliveries between the first and the last arrival / that time (the
+           workers' start-up is left out, and printed apart).
+  paced    with the workers running, events are made on a fixed schedule (`--rate` a second,
+           open loop: each is started when its time comes, whether or not earlier ones have
+           finished). The rate achieved is measured and printed.
 
     .venv/bin/python bench/webhooks.py [--events 10000] [--rate 200] [--workers 1,4]
+                                       [--source api|outbox]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
-import statistics
 import subprocess
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
+import psutil
 from aiohttp import web
 
 from attachments import BIN, free_port, wait_for
@@ -36,21 +54,42 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get(
     "FORMCASE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-CONCURRENCY = 16
+IN_FLIGHT = 256  # requests the paced generator may have waiting before it falls behind
+DRAIN_CONCURRENCY = 32  # requests at once while the backlog is made
 
 
-class Receiver:
-    """Records when each form's forms:created delivery first arrived."""
+def receive(port: int) -> None:
+    """The receiver (a process of its own, so that the load generator's work does not delay
+    its clock): notes when each form's delivery first arrived and how many calls came."""
+    arrived: dict[str, float] = {}
+    calls = 0
 
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.calls = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
+    async def hook(request: web.Request) -> web.Response:
+        nonlocal calls
         body = await request.json()
-        self.calls += 1
-        self.arrived.setdefault(body["request"]["id"], time.time())
+        at = time.time()
+        calls += 1
+        arrived.setdefault(body["request"]["id"], at)
         return web.Response(text="ok")
+
+    async def count(_: web.Request) -> web.Response:
+        return web.json_response({"calls": calls, "arrived": len(arrived)})
+
+    async def arrivals(_: web.Request) -> web.Response:
+        return web.json_response(arrived)
+
+    async def forget(_: web.Request) -> web.Response:
+        nonlocal calls
+        arrived.clear()
+        calls = 0
+        return web.Response(text="ok")
+
+    application = web.Application()
+    application.router.add_post("/hook", hook)
+    application.router.add_get("/count", count)
+    application.router.add_get("/arrivals", arrivals)
+    application.router.add_post("/forget", forget)
+    web.run_app(application, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 async def reset_database(name: str) -> str:
@@ -61,41 +100,233 @@ async def reset_database(name: str) -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
-async def create_forms(base: str, token: str, count: int, rate: float | None) -> dict[str, float]:
-    """Create `count` forms, at `rate` a second (None: as fast as the API takes them);
-    returns when each POST was sent, by form id."""
-    sent: dict[str, float] = {}
-    started = time.monotonic()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for number in range(count):
-        queue.put_nowait(number)
-    body = {"flow": {"slug": "contact-details"}, "user": {"email": "bench@example.com"}}
+# A form without a contact: nothing to notify, so the workers have only the webhook jobs
+# (--contact gives each form an email address: one notification job more per form).
+BODY: dict[str, Any] = {"flow": {"slug": "contact-details"}}
 
-    async def one(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            number = queue.get_nowait()
-            if rate is not None:
-                await asyncio.sleep(max(0.0, started + number / rate - time.monotonic()))
-            at = time.time()
-            answer = await client.post("/v1/forms", json=body)
+
+class Made:
+    """When each event was made: `started` and `ended` bracket its commit (api: the POST's
+    sending and answer; outbox: the commit's sending and return)."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+
+
+class API:
+    """Events made by creating forms with POST /v1/forms."""
+
+    def __init__(self, client: aiohttp.ClientSession) -> None:
+        self.client = client
+
+    async def make(self, made: Made) -> None:
+        at = time.time()
+        async with self.client.post("/v1/forms", json=BODY) as answer:
             answer.raise_for_status()
-            sent[answer.json()["id"]] = at
-
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-        await asyncio.gather(*(one(client) for _ in range(CONCURRENCY)))
-    return sent
+            form_id = (await answer.json())["id"]
+        made.ended[form_id] = time.time()
+        made.started[form_id] = at
 
 
-async def until_arrived(receiver: Receiver, wanted: set[str], limit: float) -> float:
-    """Seconds until every wanted form's delivery has arrived (raises after `limit`)."""
+class Outbox:
+    """Events written by this process through formcase's outbox, one transaction each: a
+    forms:updated of a new id, the payload a copy of a form the API made."""
+
+    def __init__(self, database_url: str, payload: dict[str, Any], workspace_id: str) -> None:
+        from formcase.config import Settings
+        from formcase.db.engine import make_engine, make_sessionmaker
+        from formcase.events.service import NewEvent, publish
+
+        self.new_event, self.publish = NewEvent, publish
+        settings = Settings(database_url=database_url, database_pool_size=16)
+        self.engine = make_engine(settings)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.payload = payload
+        self.workspace_id = uuid.UUID(workspace_id)
+
+    async def make(self, made: Made) -> None:
+        ident = uuid.uuid4()
+        payload = {**self.payload, "id": str(ident)}
+        event = self.new_event(self.workspace_id, "forms:updated", "forms", ident, payload, ident)
+        async with self.sessionmaker() as session:
+            await self.publish(session, [event])
+            at = time.time()
+            await session.commit()
+        made.ended[str(ident)] = time.time()
+        made.started[str(ident)] = at
+
+
+Source = API | Outbox
+
+
+async def make_backlog(source: Source, count: int) -> float:
+    """`count` events as fast as they can be made (DRAIN_CONCURRENCY at once); how many a
+    second."""
+    made = Made()
+    left = iter(range(count))
     started = time.monotonic()
-    while not wanted <= receiver.arrived.keys():
+
+    async def one() -> None:
+        for _ in left:
+            await source.make(made)
+
+    await asyncio.gather(*(one() for _ in range(DRAIN_CONCURRENCY)))
+    return count / (time.monotonic() - started)
+
+
+async def make_paced(source: Source, count: int, rate: float) -> dict[str, Any]:
+    """`count` events, the i-th started at start + i / rate (open loop, at most IN_FLIGHT
+    unfinished: beyond that the schedule slips, and the rates achieved say so)."""
+    made = Made()
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    tasks: list[asyncio.Task[None]] = []
+    late = 0.0  # the most an event was started after its time
+
+    async def one() -> None:
+        try:
+            await source.make(made)
+        finally:
+            slots.release()
+
+    started = time.monotonic()
+    for number in range(count):
+        if (wait := started + number / rate - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        await slots.acquire()
+        late = max(late, time.monotonic() - (started + number / rate))
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    began, ended = sorted(made.started.values()), sorted(made.ended.values())
+    return {
+        "made": made,
+        "started_per_second": (count - 1) / (began[-1] - began[0]),
+        "made_per_second": (count - 1) / (ended[-1] - ended[0]),
+        "latest_start_ms": late * 1000,
+        "making_p99_ms": percentile(
+            sorted(made.ended[key] - made.started[key] for key in made.started), 0.99
+        )
+        * 1000,
+    }
+
+
+async def until_arrived(
+    hooks: aiohttp.ClientSession, wanted: int, limit: float
+) -> dict[str, float]:
+    """Waits until the receiver has `wanted` forms' deliveries (raises after `limit` s);
+    returns their arrival times."""
+    started = time.monotonic()
+    while True:
+        async with hooks.get("/count") as answer:
+            count = await answer.json()
+        if count["arrived"] >= wanted:
+            break
         if time.monotonic() - started > limit:
-            missing = len(wanted - receiver.arrived.keys())
+            missing = wanted - count["arrived"]
             raise SystemExit(f"{missing} deliveries still missing after {limit:.0f} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    async with hooks.get("/arrivals") as answer:
+        arrived: dict[str, float] = await answer.json()
+    return arrived
+
+
+async def receiver_calls(hooks: aiohttp.ClientSession) -> int:
+    async with hooks.get("/count") as answer:
+        calls: int = (await answer.json())["calls"]
+    return calls
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of the sorted `values` lie (nearest rank)."""
+    return values[max(0, min(len(values) - 1, round(len(values) * fraction) - 1))]
+
+
+def summary(delays: list[float]) -> dict[str, float]:
+    ordered = sorted(delays)
+    return {
+        "p50_ms": percentile(ordered, 0.50) * 1000,
+        "p99_ms": percentile(ordered, 0.99) * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+async def written_at(url: str) -> dict[str, float]:
+    """When each form's forms:created event was written (just before its commit)."""
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await connection.fetch(
+            "SELECT subject_id, created_at FROM events WHERE kind = 'forms:created'"
+        )
+    finally:
+        await connection.close()
+    return {str(row["subject_id"]): row["created_at"].timestamp() for row in rows}
+
+
+class Machine:
+    """CPU the machine spent between start() and stop(): all of it, and this run's share:
+    its processes' and the PostgreSQL backends serving its database (the rest is other work
+    sharing the machine)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.processes: list[psutil.Process] = []
+        self.database = database_url.rsplit("/", 1)[1]
+
+    def watch(self, *pids: int) -> None:
+        for pid in pids:
+            process = psutil.Process(pid)
+            self.processes += [process, *process.children(recursive=True)]
+
+    async def _backends(self) -> list[psutil.Process]:
+        admin = await asyncpg.connect(ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database
+            )
+        finally:
+            await admin.close()
+        found = []
+        for row in rows:
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(row["pid"]))
+        return found
+
+    @staticmethod
+    def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
+        seconds = {}
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                seconds[process.pid] = times.user + times.system
+        return seconds
+
+    async def start(self) -> None:
+        backends = self._cpu(await self._backends())
+        self.began = (time.monotonic(), psutil.cpu_times(), self._cpu(self.processes), backends)
+
+    async def stop(self) -> dict[str, float]:
+        began, before, ours, backends = self.began
+        seconds = time.monotonic() - began
+        after = psutil.cpu_times()
+        busy = sum(after) - sum(before) - (after.idle - before.idle)
+        busy -= getattr(after, "iowait", 0) - getattr(before, "iowait", 0)
+        now_ours = self._cpu(self.processes)
+        now_backends = self._cpu(await self._backends())
+        used = sum(now_ours[pid] - ours.get(pid, 0) for pid in now_ours)
+        database = sum(now_backends[pid] - backends.get(pid, 0) for pid in now_backends)
+        whole = seconds * (psutil.cpu_count() or 1) / 100
+        return {
+            "busy_percent": busy / whole,
+            "formcase_and_bench_percent": used / whole,
+            "postgresql_percent": database / whole,
+        }
+
+
+def cpu(figures: dict[str, float]) -> str:
+    return (
+        f"CPU {figures['busy_percent']:.0f} % busy: formcase and bench "
+        f"{figures['formcase_and_bench_percent']:.0f} %, PostgreSQL for this run "
+        f"{figures['postgresql_percent']:.0f} %"
+    )
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -109,9 +340,17 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait(timeout=30)
 
 
+@dataclass
+class Receiver:
+    url: str
+    pid: int
+    session: aiohttp.ClientSession  # to ask it what arrived
+
+
 async def bench(
-    workers: int, events: int, rate: float, receiver: Receiver, hook_url: str, url: str
-) -> Any:
+    workers: int, source_name: str, events: int, paced: int, rate: float, receiver: Receiver
+) -> dict[str, Any]:
+    url = await reset_database(f"formcase_bench_webhooks_{workers}")
     env = {
         **os.environ,
         "FORMCASE_DATABASE_URL": url,
@@ -126,83 +365,159 @@ async def bench(
         ).stdout
 
     run("db", "upgrade")
-    run("workspace", "create", "bench", "--name", "Bench")
+    workspace = json.loads(run("workspace", "create", "bench", "--name", "Bench"))
     path = ROOT / "src" / "formcase" / "demo" / "contact-details.yaml"
     run("template", "import", str(path), "--workspace", "bench")
     token = run("token", "create", "--workspace", "bench", "--name", "bench").split()[-1]
     port = free_port()
     api = start([str(BIN), "serve", "--no-worker", "--workers", "2", "--port", str(port)], env)
-    base = f"http://127.0.0.1:{port}"
     pool: list[subprocess.Popen[bytes]] = []
+    machine = Machine(url)
+    hooks = receiver.session
+    outbox: Outbox | None = None
     try:
-        wait_for(f"{base}/healthz")
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        machine.watch(os.getpid(), receiver.pid, api.pid)
         headers = {"Authorization": f"Bearer {token}"}
-        hook = {"url": hook_url, "events": ["forms:created"]}
-        async with httpx.AsyncClient() as client:
-            answer = await client.post(f"{base}/v1/webhooks", json=hook, headers=headers)
-            answer.raise_for_status()
+        connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
+        async with aiohttp.ClientSession(
+            f"http://127.0.0.1:{port}", headers=headers, connector=connector
+        ) as client:
+            source: Source = API(client)
+            if source_name == "outbox":  # a form to copy (made before the subscription)
+                async with client.post("/v1/forms", json=BODY) as answer:
+                    form = await answer.json()
+                source = outbox = Outbox(url, form, workspace["id"])
+            hook = {"url": f"{receiver.url}/hook", "events": ["forms:created", "forms:updated"]}
+            async with client.post("/v1/webhooks", json=hook) as answer:
+                answer.raise_for_status()
+            await (await hooks.post("/forget")).release()
 
-        # drain: a backlog first, then the workers
-        backlog = await create_forms(base, token, events, None)
-        pool = [start([str(BIN), "worker"], env) for _ in range(workers)]
-        drained = await until_arrived(receiver, set(backlog), 600)
+            # drain: a backlog first, then the workers
+            await machine.start()
+            made_per_second = await make_backlog(source, events)
+            making = await machine.stop()
+            await machine.start()
+            started = time.time()
+            pool = [start([str(BIN), "worker"], env) for _ in range(workers)]
+            machine.watch(*(process.pid for process in pool))
+            arrived = await until_arrived(hooks, events, 1800)
+            draining = await machine.stop()
+            first, last = min(arrived.values()), max(arrived.values())
 
-        # paced: a steady stream while the workers run
-        paced_count = min(events, int(rate * 30))
-        sent = await create_forms(base, token, paced_count, rate)
-        await until_arrived(receiver, set(sent), 300)
-        delays = sorted(receiver.arrived[form] - at for form, at in sent.items())
+            # paced: a steady stream while the workers run
+            await machine.start()
+            stream = await make_paced(source, paced, rate)
+            arrived = await until_arrived(hooks, events + paced, 900)
+            pacing = await machine.stop()
+            calls = await receiver_calls(hooks)
+        made: Made = stream["made"]
+        if source_name == "api":  # from the event row, written just before the commit
+            committed = await written_at(url)
+        else:  # from the moment the commit was sent
+            committed = made.started
+        keys = list(made.started)
         return {
             "workers": workers,
-            "drain_events": events,
-            "drain_seconds": drained,
-            "deliveries_per_second": events / drained,
-            "paced_rate": rate,
-            "paced_events": paced_count,
-            "paced_seconds": paced_count / rate,
-            "p50_delay_ms": statistics.median(delays) * 1000,
-            "p99_delay_ms": delays[max(0, round(len(delays) * 0.99) - 1)] * 1000,
-            "max_delay_ms": delays[-1] * 1000,
+            "source": source_name,
+            "drain": {
+                "events": events,
+                "made_per_second": made_per_second,
+                "first_delivery_after_s": first - started,
+                "seconds": last - first,
+                "deliveries_per_second": (events - 1) / (last - first),
+                "cpu_while_making": making,
+                "cpu": draining,
+            },
+            "paced": {
+                "events": paced,
+                "target_per_second": rate,
+                "started_per_second": stream["started_per_second"],
+                "made_per_second": stream["made_per_second"],
+                "latest_start_ms": stream["latest_start_ms"],
+                "making_p99_ms": stream["making_p99_ms"],
+                "delay": summary([arrived[key] - committed[key] for key in keys]),
+                "delay_from_made": summary([arrived[key] - made.ended[key] for key in keys]),
+                "delay_from_started": summary([arrived[key] - made.started[key] for key in keys]),
+                "cpu": pacing,
+            },
+            "receiver_calls": calls,
+            "duplicates": calls - len(arrived),
         }
     finally:
         stop([*pool, api])
+        if outbox is not None:
+            await outbox.engine.dispose()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=10_000, help="forms in the drain run")
+    parser.add_argument("--paced-events", type=int, help="forms in the paced run (--events)")
     parser.add_argument("--rate", type=float, default=200, help="events a second, paced run")
     parser.add_argument("--workers", default="1,4")
+    parser.add_argument("--source", choices=["api", "outbox"], default="api")
+    parser.add_argument(
+        "--contact", action="store_true", help="forms with a contact (+1 notification job each)"
+    )
     args = parser.parse_args()
+    if args.contact:
+        BODY["user"] = {"email": "bench@example.com"}
+    paced = args.paced_events or args.events
 
-    receiver = Receiver()
-    application = web.Application()
-    application.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(application, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    port = free_port()
+    spawn = multiprocessing.get_context("spawn")  # not a fork of this running event loop
+    process = spawn.Process(target=receive, args=(port,), daemon=True)
+    process.start()
+    assert process.pid is not None
+    url = f"http://127.0.0.1:{port}"
     results = []
     try:
-        for workers in (int(n) for n in args.workers.split(",")):
-            url = await reset_database(f"formcase_bench_webhooks_{workers}")
-            results.append(await bench(workers, args.events, args.rate, receiver, hook_url, url))
+        async with aiohttp.ClientSession(url) as session:
+            receiver = Receiver(url, process.pid, session)
+            for _ in range(100):
+                try:
+                    await receiver_calls(session)
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            for workers in (int(n) for n in args.workers.split(",")):
+                row = await bench(workers, args.source, args.events, paced, args.rate, receiver)
+                results.append(row)
     finally:
-        await runner.cleanup()
+        process.terminate()
 
-    print(f"{'workers':>7} {'drained/s':>10} {'rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"{'workers':>7} {'drain/s':>8} {'target/s':>8} {'made/s':>7} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'dupl.':>5}"
+    )
     for row in results:
+        drain, stream = row["drain"], row["paced"]
+        delay = stream["delay"]
         print(
-            f"{row['workers']:7} {row['deliveries_per_second']:10,.0f} {row['paced_rate']:6.0f} "
-            f"{row['p50_delay_ms']:8.0f} {row['p99_delay_ms']:8.0f} {row['max_delay_ms']:8.0f}"
+            f"{row['workers']:7} {drain['deliveries_per_second']:8.0f} "
+            f"{stream['target_per_second']:8.0f} {stream['made_per_second']:7.1f} "
+            f"{delay['p50_ms']:7.0f} {delay['p99_ms']:7.0f} {delay['max_ms']:7.0f} "
+            f"{row['duplicates']:5}"
         )
-    duplicates = receiver.calls - len(receiver.arrived)
-    print(f"receiver calls: {receiver.calls}, of which repeats of a delivery: {duplicates}")
+    for row in results:
+        drain, stream = row["drain"], row["paced"]
+        print(
+            f"{row['workers']} worker(s), source {row['source']}: backlog of {drain['events']} "
+            f"made at {drain['made_per_second']:.0f}/s; first delivery "
+            f"{drain['first_delivery_after_s']:.1f} s after the workers started; drain "
+            f"{cpu(drain['cpu'])}. Paced: {stream['events']} started at "
+            f"{stream['started_per_second']:.1f}/s, made at {stream['made_per_second']:.1f}/s "
+            f"(one started at most {stream['latest_start_ms']:.0f} ms late; making p99 "
+            f"{stream['making_p99_ms']:.0f} ms); p99 from made "
+            f"{stream['delay_from_made']['p99_ms']:.0f} ms, from started "
+            f"{stream['delay_from_started']['p99_ms']:.0f} ms; {cpu(stream['cpu'])}"
+        )
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.node(),
         "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
         "results": results,
     }
     out = ROOT / "bench" / "results"
