@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from formcase.cases import templates as case_templates
 from formcase.kit.time import isoformat_z, utcnow
 from formcase.notifications.service import INVITE_JOB, REMIND_JOB
 from tests.helpers import Tenant, assert_error, fill_api
@@ -398,3 +399,38 @@ async def test_confirmation_on_completion(
     await settled(quiet["id"], 1)
     await complete(client, quiet)
     assert len(await notifications(client, lettered, quiet["id"])) == 1  # off by default
+
+
+async def test_a_case_email_step_goes_out_by_smtp(
+    client: httpx.AsyncClient,
+    lettered: Tenant,
+    smtp: SmtpServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    claim = Path(__file__).parents[1] / "cases" / "claim.yaml"
+    async with sessionmaker() as session:
+        template, _ = await case_templates.import_template(
+            session, lettered.slug, case_templates.read_file(claim)
+        )
+    created = await client.post(
+        "/v1/cases",
+        json={"template": {"id": str(template.id)}, "contacts": [JANE]},
+        headers=lettered.headers,
+    )
+    assert created.status_code == 200, created.text
+    case_id = created.json()["id"]
+    started = await client.post(f"/v1/cases/{case_id}/start/welcome", headers=lettered.headers)
+    assert started.status_code == 200, started.text
+    deadline = utcnow() + timedelta(seconds=20)
+    while True:
+        case = (await client.get(f"/v1/cases/{case_id}", headers=lettered.headers)).json()
+        [welcome] = [s for s in case["steps"] if s["key"] == "welcome"]
+        if welcome["notification"]["status"] != "pending":
+            break
+        assert utcnow() < deadline, welcome
+        await asyncio.sleep(0.3)
+    assert welcome["notification"]["status"] == "sent", welcome
+    [mail] = smtp.mailbox.to(JANE["email"])
+    assert mail.message["Subject"] == "Your claim"
+    assert "We have opened your claim." in mail.part("plain")
+    assert mail.message["Message-ID"] == welcome["notification"]["message_id"]

@@ -38,6 +38,9 @@ class CaseStepOut(BaseModel):
     status: str = Field(description="available, started, completed, declined")
     data: dict[str, Any]
     form: dict[str, Any] | None = Field(description="a form step's form: id, status, links")
+    notification: dict[str, Any] | None = Field(
+        description="an email or SMS step's message, as form.notifications[] shows one"
+    )
     started_at: UTCTimestamp | None
     completed_at: UTCTimestamp | None
 

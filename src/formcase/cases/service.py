@@ -41,6 +41,7 @@ from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
+from formcase.notifications import service as notifications
 from formcase.templates.format import PHONE_PATTERN
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
@@ -166,6 +167,9 @@ async def _step_document(session: AsyncSession, step: CaseStep, settings: Settin
             "status": found.status,
             "links": {"fill": fill_link(settings.public_url, found.fill_token)},
         }
+    message = None
+    if step.data.get("notification_id"):
+        message = await notifications.document_of(session, uuid.UUID(step.data["notification_id"]))
     return {
         "id": step.id,
         "key": step.key,
@@ -174,6 +178,7 @@ async def _step_document(session: AsyncSession, step: CaseStep, settings: Settin
         "status": step.status,
         "data": step.data,
         "form": form,
+        "notification": message,
         "started_at": step.started_at,
         "completed_at": step.completed_at,
     }
@@ -789,17 +794,42 @@ async def _run_step(
         row.status = "started"
         case.waiting_for = "contact"
         outcome = {"form_id": str(form["id"])}
-    else:
-        # Email and SMS steps are recorded here; sending them through the notification system
-        # is not built yet (docs/cases.md says so). A note is done once written.
+    elif step.type in (StepType.EMAIL, StepType.SMS):
+        wanted = "email" if step.type is StepType.EMAIL else "phone"
+        address = getattr(contact, wanted) if contact is not None else None
+        if not address:
+            raise Conflict(
+                f"Step '{step.key}' sends an {step.type.value} to the '{step.contact}' contact, "
+                f"who has no {wanted} on this case: add one with POST …/contacts first."
+            )
+        workspace = await workspace_repository.by_id(session, case.workspace_id)
+        assert workspace is not None
+        message = await notifications.case_step(
+            session,
+            case_id=case.id,
+            workspace_id=case.workspace_id,
+            workspace_name=workspace.name,
+            method=step.type.value,
+            to=address,
+            locale=(contact.locale if contact else None) or case.locale,
+            subject=step.subject,
+            text=step.text or "",
+            settings=settings,
+        )
+        # Done once handed to the notification system; the notification says how sending went.
         row.status = "completed"
         row.completed_at = now
-        outcome = {
-            "text": step.text,
-            "to": step.contact if step.type is not StepType.NOTE else None,
-        }
+        outcome = {"notification_id": str(message.id), "to": address}
+    else:  # a note: done once written
+        row.status = "completed"
+        row.completed_at = now
+        outcome = {"text": step.text}
     row.started_at = now
-    row.data = {**row.data, **({"input": given} if given else {})}
+    row.data = {
+        **row.data,
+        **({"input": given} if given else {}),
+        **({"notification_id": outcome["notification_id"]} if "notification_id" in outcome else {}),
+    }
     row.updated_at = now
     record(session, case, actor_of(principal), "step_started", {"step": step.key, **outcome})
     if row.status == "completed":

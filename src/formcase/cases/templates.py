@@ -157,6 +157,7 @@ def template_document(row: repository.TemplateRow) -> Document:
                 "status": "available",
                 "data": step_settings(step),
                 "form": None,
+                "notification": None,
                 "started_at": None,
                 "completed_at": None,
             }

@@ -57,14 +57,16 @@ async def send(context: JobContext, payload: dict[str, Any]) -> None:
         row = await session.get(Notification, notification_id)
         if row is None or row.status != PENDING:
             return  # sent (or settled) by an earlier attempt
-        form = await forms.locked(session, row.form_id, lock=False)
-        if form is None:
-            return
-        reason = service.why_not_pending(form, utcnow())
-        if row.kind != messages.CONFIRMATION and reason:
-            await _settle(session, row.id, SKIPPED, f"not sent: {reason}")
-            return
-        template = await templates.definition_by_id(session, form.template_version_id)
+        template = None
+        if row.form_id is not None:  # else a case's step: its text is in the row
+            form = await forms.locked(session, row.form_id, lock=False)
+            if form is None:
+                return
+            reason = service.why_not_pending(form, utcnow())
+            if row.kind != messages.CONFIRMATION and reason:
+                await _settle(session, row.id, SKIPPED, f"not sent: {reason}")
+                return
+            template = await templates.definition_by_id(session, form.template_version_id)
     try:
         message_id = await _deliver(settings, row, template)
     except channels.Skipped as exc:
@@ -82,21 +84,30 @@ async def send(context: JobContext, payload: dict[str, Any]) -> None:
         await _record(context, row.id, SENT, None, message_id)
 
 
-async def _deliver(settings: Settings, row: Notification, template: TemplateFile) -> str | None:
+async def _deliver(
+    settings: Settings, row: Notification, template: TemplateFile | None
+) -> str | None:
+    """Send it; `template` is the form's (None for a case step, whose text is in the row)."""
     if row.method == EMAIL:
         sender = row.sender or channels.default_sender(settings)
         message_id = channels.message_id_for(str(row.id), sender)
         message = channels.email_message(
-            messages.email(template, row.kind, row.locale, row.variables),
+            messages.email(template, row.kind, row.locale, row.variables)
+            if template is not None
+            else messages.case_step_email(row.variables, row.locale),
             to=row.to,
             sender=sender,
             message_id=message_id,
-            reply_to=template.notifications.reply_to,
+            reply_to=template.notifications.reply_to if template is not None else None,
             cc=row.cc,
         )
         await channels.send_email(settings, message, bcc=row.bcc)
         return message_id
-    text = messages.sms(template, row.kind, row.locale, row.variables)
+    text = (
+        messages.sms(template, row.kind, row.locale, row.variables)
+        if template is not None
+        else str(row.variables.get("text") or "")
+    )
     provider = channels.sms_provider(settings)
     if isinstance(provider, channels.LogProvider):
         log.info("SMS not sent (provider 'log') to %s: %s", row.to, text)

@@ -171,31 +171,67 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def email(template: TemplateFile, kind: str, locale: str, values: dict[str, Any]) -> Email:
+def case_step_email(values: dict[str, Any], locale: str) -> Email:
+    """A case's email step: its subject and text as the case template wrote them."""
+    return _render(
+        locale,
+        subject=str(values.get("subject") or ""),
+        greeting=None,
+        body=str(values.get("text") or ""),
+        link=None,
+        until=None,
+        personal=None,
+        footer=fill_in(_built_in(locale)["footer"], values),
+    )
+
+
+def _render(
+    locale: str,
+    *,
+    subject: str,
+    greeting: str | None,
+    body: str,
+    link: str | None,
+    until: str | None,
+    personal: str | None,
+    footer: str,
+) -> Email:
     words = _built_in(locale)
-    greeting = words["greeting" if values.get("user.given_name") else "greeting_anonymous"]
-    body = _text(template, kind, "body", locale, values)
-    subject = " ".join(_text(template, kind, "subject", locale, values).split())  # one line
+    subject = " ".join(subject.split())  # one line
     context = {
         "lang": locale,
         "subject": subject,
-        "greeting": fill_in(greeting, values),
-        # A template's body may hold several paragraphs, parted by blank lines.
+        "greeting": greeting,
+        # A body may hold several paragraphs, parted by blank lines.
         "paragraphs": [part.strip() for part in re.split(r"\n\s*\n", body) if part.strip()],
-        "link": values.get("form.link") if kind != CONFIRMATION else None,
+        "link": link,
         "button": words["button"],
         "link_intro": words["link_intro"],
-        "until": (
-            fill_in(words["until"], values)
-            if kind != CONFIRMATION and values.get("form.active_until")
-            else None
-        ),
-        "personal": words["personal"] if kind != CONFIRMATION else None,
-        "footer": fill_in(words["footer"], values),
+        "until": until,
+        "personal": personal,
+        "footer": footer,
     }
     environment = _environment()
     return Email(
         subject=subject,
         text=environment.get_template("email.txt").render(context),
         html=environment.get_template("email.html").render(context),
+    )
+
+
+def email(template: TemplateFile, kind: str, locale: str, values: dict[str, Any]) -> Email:
+    words = _built_in(locale)
+    greeting = words["greeting" if values.get("user.given_name") else "greeting_anonymous"]
+    waiting = kind != CONFIRMATION  # invitations and reminders point to the form
+    return _render(
+        locale,
+        subject=_text(template, kind, "subject", locale, values),
+        greeting=fill_in(greeting, values),
+        body=_text(template, kind, "body", locale, values),
+        link=values.get("form.link") if waiting else None,
+        until=(
+            fill_in(words["until"], values) if waiting and values.get("form.active_until") else None
+        ),
+        personal=words["personal"] if waiting else None,
+        footer=fill_in(words["footer"], values),
     )

@@ -16,11 +16,16 @@ class Notification(IdMixin, TimestampMixin, Base):
     worker sends it and records how that went."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_form", "form_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_form", "form_id", "created_at"),
+        Index("ix_notifications_case", "case_id", "created_at"),
+    )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    form_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("forms.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # invitation, reminder, confirmation
+    # About a form (invitations, reminders, confirmations) or a case (its email/SMS steps).
+    form_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("forms.id", ondelete="CASCADE"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # invitation, reminder, confirmation, case_step
     method: Mapped[str] = mapped_column(String(8))  # email, sms
     status: Mapped[str] = mapped_column(String(8))  # pending, sent, failed, skipped
     at: Mapped[datetime]  # when it was written, then when it was sent (or given up)

@@ -25,7 +25,8 @@ async def of_forms(
         .order_by(Notification.form_id, Notification.created_at, Notification.method)
     )
     for row in rows:
-        found[row.form_id].append(row)
+        if row.form_id is not None:
+            found[row.form_id].append(row)
     return found
 
 

@@ -28,6 +28,7 @@ EMAIL, SMS = "email", "sms"
 SEND_JOB = "notifications.send"
 INVITE_JOB = "notifications.invite"  # a form's invitation at its active_from
 REMIND_JOB = "notifications.remind"
+CASE_STEP = "case_step"  # a case's email or SMS step
 
 
 def option(form: Form, name: str) -> Any:
@@ -172,10 +173,54 @@ async def _write(
     return rows
 
 
-def _sender(template: TemplateFile, method: str, settings: Settings) -> str | None:
+async def case_step(
+    session: AsyncSession,
+    *,
+    case_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    workspace_name: str,
+    method: str,
+    to: str,
+    locale: str,
+    subject: str | None,
+    text: str,
+    settings: Settings,
+) -> Notification:
+    """The message of a case's email or SMS step, with its send job. Does not commit."""
+    now = utcnow()
+    row = Notification(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        form_id=None,
+        case_id=case_id,
+        kind=CASE_STEP,
+        method=method,
+        status=PENDING,
+        at=now,
+        to=to,
+        sender=_sender(None, method, settings),
+        cc=None,
+        bcc=None,
+        system=False,
+        locale=locale,
+        template="case_step",
+        variables={"subject": subject, "text": text, "workspace.name": workspace_name},
+        error=None,
+        message_id=None,
+        attachments=None,
+        deleted_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    jobs.add(session, SEND_JOB, {"notification_id": str(row.id)}, workspace_id=workspace_id)
+    return row
+
+
+def _sender(template: TemplateFile | None, method: str, settings: Settings) -> str | None:
     if method == SMS:
         return settings.sms_from
-    sender = template.notifications.sender
+    sender = template.notifications.sender if template is not None else None
     default = channels.default_sender(settings)
     if sender is None:
         return default
@@ -212,6 +257,11 @@ def to_document(row: Notification) -> dict[str, Any]:
         "attachments": row.attachments,
         "deleted_at": row.deleted_at,
     }
+
+
+async def document_of(session: AsyncSession, notification_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await session.get(Notification, notification_id)
+    return to_document(row) if row is not None else None
 
 
 async def documents_of(

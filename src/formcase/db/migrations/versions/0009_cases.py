@@ -187,8 +187,26 @@ def upgrade() -> None:
     with op.batch_alter_table("case_steps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_steps_form_id"), ["form_id"], unique=False)
 
+    # A notification is about a form or (a case's email/SMS step) a case.
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("case_id", sa.Uuid(), nullable=True))
+        batch_op.alter_column("form_id", existing_type=sa.Uuid(), nullable=True)
+        batch_op.create_index("ix_notifications_case", ["case_id", "created_at"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_notifications_case_id_cases"),
+            "cases",
+            ["case_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_notifications_case_id_cases"), type_="foreignkey")
+        batch_op.drop_index("ix_notifications_case")
+        batch_op.alter_column("form_id", existing_type=sa.Uuid(), nullable=False)
+        batch_op.drop_column("case_id")
     with op.batch_alter_table("case_steps", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_steps_form_id"))
 
