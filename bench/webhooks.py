@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import platform
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get(
     "FORMCASE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-IN_FLIGHT = 256  # requests the paced generator may have waiting before it falls behind
+IN_FLIGHT = 64  # events the paced generator may have unfinished before it falls behind
 DRAIN_CONCURRENCY = 32  # requests at once while the backlog is made
 
 
@@ -112,6 +113,7 @@ class Made:
     def __init__(self) -> None:
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
+        self.failed: list[str] = []  # errors of the events that could not be made
 
 
 class API:
@@ -123,7 +125,9 @@ class API:
     async def make(self, made: Made) -> None:
         at = time.time()
         async with self.client.post("/v1/forms", json=BODY) as answer:
-            answer.raise_for_status()
+            if answer.status != 201:
+                made.failed.append(f"{answer.status} {await answer.text()}"[:300])
+                return
             form_id = (await answer.json())["id"]
         made.ended[form_id] = time.time()
         made.started[form_id] = at
@@ -160,7 +164,7 @@ class Outbox:
 Source = API | Outbox
 
 
-async def make_backlog(source: Source, count: int) -> float:
+async def make_backlog(source: Source, count: int) -> tuple[Made, float]:
     """`count` events as fast as they can be made (DRAIN_CONCURRENCY at once); how many a
     second."""
     made = Made()
@@ -172,7 +176,7 @@ async def make_backlog(source: Source, count: int) -> float:
             await source.make(made)
 
     await asyncio.gather(*(one() for _ in range(DRAIN_CONCURRENCY)))
-    return count / (time.monotonic() - started)
+    return made, count / (time.monotonic() - started)
 
 
 async def make_paced(source: Source, count: int, rate: float) -> dict[str, Any]:
@@ -200,8 +204,8 @@ async def make_paced(source: Source, count: int, rate: float) -> dict[str, Any]:
     began, ended = sorted(made.started.values()), sorted(made.ended.values())
     return {
         "made": made,
-        "started_per_second": (count - 1) / (began[-1] - began[0]),
-        "made_per_second": (count - 1) / (ended[-1] - ended[0]),
+        "started_per_second": (len(began) - 1) / (began[-1] - began[0]),
+        "made_per_second": (len(ended) - 1) / (ended[-1] - ended[0]),
         "latest_start_ms": late * 1000,
         "making_p99_ms": percentile(
             sorted(made.ended[key] - made.started[key] for key in made.started), 0.99
@@ -395,23 +399,24 @@ async def bench(
 
             # drain: a backlog first, then the workers
             await machine.start()
-            made_per_second = await make_backlog(source, events)
+            backlog, made_per_second = await make_backlog(source, events)
             making = await machine.stop()
             await machine.start()
             started = time.time()
             pool = [start([str(BIN), "worker"], env) for _ in range(workers)]
             machine.watch(*(process.pid for process in pool))
-            arrived = await until_arrived(hooks, events, 1800)
+            arrived = await until_arrived(hooks, len(backlog.started), 1800)
             draining = await machine.stop()
+            arrived_drain = arrived
             first, last = min(arrived.values()), max(arrived.values())
 
             # paced: a steady stream while the workers run
             await machine.start()
             stream = await make_paced(source, paced, rate)
-            arrived = await until_arrived(hooks, events + paced, 900)
+            made: Made = stream["made"]
+            arrived = await until_arrived(hooks, len(backlog.started) + len(made.started), 900)
             pacing = await machine.stop()
             calls = await receiver_calls(hooks)
-        made: Made = stream["made"]
         if source_name == "api":  # from the event row, written just before the commit
             committed = await written_at(url)
         else:  # from the moment the commit was sent
@@ -425,7 +430,8 @@ async def bench(
                 "made_per_second": made_per_second,
                 "first_delivery_after_s": first - started,
                 "seconds": last - first,
-                "deliveries_per_second": (events - 1) / (last - first),
+                "deliveries_per_second": (len(arrived_drain) - 1) / (last - first),
+                "failed": backlog.failed,
                 "cpu_while_making": making,
                 "cpu": draining,
             },
@@ -436,6 +442,7 @@ async def bench(
                 "made_per_second": stream["made_per_second"],
                 "latest_start_ms": stream["latest_start_ms"],
                 "making_p99_ms": stream["making_p99_ms"],
+                "failed": made.failed,
                 "delay": summary([arrived[key] - committed[key] for key in keys]),
                 "delay_from_made": summary([arrived[key] - made.ended[key] for key in keys]),
                 "delay_from_started": summary([arrived[key] - made.started[key] for key in keys]),
@@ -484,6 +491,8 @@ async def main() -> None:
             for workers in (int(n) for n in args.workers.split(",")):
                 row = await bench(workers, args.source, args.events, paced, args.rate, receiver)
                 results.append(row)
+                report(row)
+                save(results)
     finally:
         process.terminate()
 
@@ -500,21 +509,32 @@ async def main() -> None:
             f"{delay['p50_ms']:7.0f} {delay['p99_ms']:7.0f} {delay['max_ms']:7.0f} "
             f"{row['duplicates']:5}"
         )
-    for row in results:
-        drain, stream = row["drain"], row["paced"]
-        print(
-            f"{row['workers']} worker(s), source {row['source']}: backlog of {drain['events']} "
-            f"made at {drain['made_per_second']:.0f}/s; first delivery "
-            f"{drain['first_delivery_after_s']:.1f} s after the workers started; drain "
-            f"{cpu(drain['cpu'])}. Paced: {stream['events']} started at "
-            f"{stream['started_per_second']:.1f}/s, made at {stream['made_per_second']:.1f}/s "
-            f"(one started at most {stream['latest_start_ms']:.0f} ms late; making p99 "
-            f"{stream['making_p99_ms']:.0f} ms); p99 from made "
-            f"{stream['delay_from_made']['p99_ms']:.0f} ms, from started "
-            f"{stream['delay_from_started']['p99_ms']:.0f} ms; {cpu(stream['cpu'])}"
-        )
+
+
+def report(row: dict[str, Any]) -> None:
+    drain, stream = row["drain"], row["paced"]
+    failed = len(drain["failed"]) + len(stream["failed"])
+    print(
+        f"{row['workers']} worker(s), source {row['source']}: backlog of {drain['events']} "
+        f"made at {drain['made_per_second']:.0f}/s; first delivery "
+        f"{drain['first_delivery_after_s']:.1f} s after the workers started; drained at "
+        f"{drain['deliveries_per_second']:.0f}/s; {cpu(drain['cpu'])}. Paced: "
+        f"{stream['events']} started at {stream['started_per_second']:.1f}/s, made at "
+        f"{stream['made_per_second']:.1f}/s (one started at most "
+        f"{stream['latest_start_ms']:.0f} ms late; making p99 {stream['making_p99_ms']:.0f} ms); "
+        f"delay p50/p99/max {stream['delay']['p50_ms']:.0f}/{stream['delay']['p99_ms']:.0f}/"
+        f"{stream['delay']['max_ms']:.0f} ms, p99 from made "
+        f"{stream['delay_from_made']['p99_ms']:.0f} ms, from started "
+        f"{stream['delay_from_started']['p99_ms']:.0f} ms; {cpu(stream['cpu'])}; "
+        f"{failed} events not made; {row['duplicates']} duplicates",
+        flush=True,
+    )
+
+
+def save(results: list[dict[str, Any]]) -> None:
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
         "machine": platform.node(),
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
