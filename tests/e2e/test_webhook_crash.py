@@ -208,7 +208,7 @@ async def test_webhook_deliveries_survive_a_killed_worker(
     try:
         token = await set_up(formcase_pg, env, port)
         workers = [start(), start()]
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             headers = {"Authorization": f"Bearer {token}"}
             subscribed = await client.post(
                 "/v1/webhooks",
