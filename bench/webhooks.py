@@ -57,6 +57,9 @@ ADMIN_URL = os.environ.get(
 )
 IN_FLIGHT = 64  # events the paced generator may have unfinished before it falls behind
 DRAIN_CONCURRENCY = 32  # requests at once while the backlog is made
+# Database connections per pool (each pool opens up to twice that): PostgreSQL's 100
+# connections are shared with whatever else runs on the machine.
+POOL_SIZE = 5
 
 
 def receive(port: int) -> None:
@@ -124,11 +127,15 @@ class API:
 
     async def make(self, made: Made) -> None:
         at = time.time()
-        async with self.client.post("/v1/forms", json=BODY) as answer:
-            if answer.status != 201:
-                made.failed.append(f"{answer.status} {await answer.text()}"[:300])
-                return
-            form_id = (await answer.json())["id"]
+        try:
+            async with self.client.post("/v1/forms", json=BODY) as answer:
+                if answer.status != 201:
+                    made.failed.append(f"{answer.status} {await answer.text()}"[:300])
+                    return
+                form_id = (await answer.json())["id"]
+        except aiohttp.ClientError as exc:
+            made.failed.append(f"{type(exc).__name__}: {exc}"[:300])
+            return
         made.ended[form_id] = time.time()
         made.started[form_id] = at
 
@@ -143,7 +150,7 @@ class Outbox:
         from formcase.events.service import NewEvent, publish
 
         self.new_event, self.publish = NewEvent, publish
-        settings = Settings(database_url=database_url, database_pool_size=16)
+        settings = Settings(database_url=database_url, database_pool_size=POOL_SIZE)
         self.engine = make_engine(settings)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.payload = payload
@@ -153,10 +160,14 @@ class Outbox:
         ident = uuid.uuid4()
         payload = {**self.payload, "id": str(ident)}
         event = self.new_event(self.workspace_id, "forms:updated", "forms", ident, payload, ident)
-        async with self.sessionmaker() as session:
-            await self.publish(session, [event])
-            at = time.time()
-            await session.commit()
+        try:
+            async with self.sessionmaker() as session:
+                await self.publish(session, [event])
+                at = time.time()
+                await session.commit()
+        except Exception as exc:  # e.g. PostgreSQL has no connection left
+            made.failed.append(f"{type(exc).__name__}: {exc}"[:300])
+            return
         made.ended[str(ident)] = time.time()
         made.started[str(ident)] = at
 
@@ -333,8 +344,13 @@ def cpu(figures: dict[str, float]) -> str:
     )
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+LOGS = ROOT / "bench" / "results" / "webhooks-logs"  # the processes' output, to look into
+
+
+def start(command: list[str], env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / f"{log}.log").open("ab") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -361,6 +377,7 @@ async def bench(
         "FORMCASE_RATE_LIMIT_TOKEN": "",
         "FORMCASE_RATE_LIMIT_CLIENT": "",
         "FORMCASE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "FORMCASE_DATABASE_POOL_SIZE": str(POOL_SIZE),
     }
 
     def run(*args: str) -> str:
@@ -374,7 +391,8 @@ async def bench(
     run("template", "import", str(path), "--workspace", "bench")
     token = run("token", "create", "--workspace", "bench", "--name", "bench").split()[-1]
     port = free_port()
-    api = start([str(BIN), "serve", "--no-worker", "--workers", "2", "--port", str(port)], env)
+    serve = [str(BIN), "serve", "--no-worker", "--workers", "2", "--port", str(port)]
+    api = start(serve, env, f"serve-{workers}")
     pool: list[subprocess.Popen[bytes]] = []
     machine = Machine(url)
     hooks = receiver.session
@@ -403,7 +421,10 @@ async def bench(
             making = await machine.stop()
             await machine.start()
             started = time.time()
-            pool = [start([str(BIN), "worker"], env) for _ in range(workers)]
+            pool = [
+                start([str(BIN), "worker"], env, f"worker-{workers}-{number}")
+                for number in range(workers)
+            ]
             machine.watch(*(process.pid for process in pool))
             arrived = await until_arrived(hooks, len(backlog.started), 1800)
             draining = await machine.stop()
