@@ -8,12 +8,11 @@ takes the API calls. Each worker count gets a fresh database. Where the events c
                    commit is between the POST's sending and its answer; the delay is measured
                    from the event row's `created_at`, written just before the commit (an
                    upper bound of the delay from the commit, by the few ms the commit takes).
-  --source outbox  the bench process writes each event through formcase's outbox
-                   (`events.service.publish`: event, delivery and job rows, NOTIFY) in a
-                   transaction of its own, as a state change does, without the API and the
-                   form row; the delay is measured from the moment the commit was sent (an
-                   upper bound, by the commit's own duration). For rates the API cannot
-                   produce on the machine.
+  --source outbox  the bench process writes the rows the outbox writes for a state change
+                   (event, delivery with its frozen body, job, NOTIFY), one statement and
+                   transaction per event, without the API and the form row; the delay is
+                   measured from the moment the statement was sent (an upper bound, by the
+                   commit's own duration). For rates the API cannot produce on the machine.
 Runs:
   drain    N events are made with no worker running; then the workers start. Deliveries
            per second = deliveries between the first and the last arrival / that time (the

@@ -6,10 +6,12 @@ transaction that added jobs commits) and otherwise polls every `worker_poll_seco
 
 One loop does the bookkeeping, in rounds: one transaction marks done the jobs that ended
 well since the last round and claims as many new ones as there are free slots. Jobs ending
-while a round is under way wait for the next, so a busy worker spends one transaction on
-several jobs. When a claim found fewer jobs than it asked for (nothing is waiting), the
-next round waits until CLAIM_GAP after it: every worker wakes on every NOTIFY, and at a few
-hundred commits a second each would otherwise run that many claims, nearly all empty."""
+while a round is under way wait for the next. While jobs are due, a round waits until half
+the slots are free (REFILL_WAIT at most), so a busy worker spends one transaction on
+several jobs, not one on each. When a claim found fewer jobs than it asked for (nothing is
+waiting), the next round waits until CLAIM_GAP after it: every worker wakes on every
+NOTIFY, and at a few hundred commits a second each would otherwise run that many claims,
+nearly all empty."""
 
 from __future__ import annotations
 
@@ -56,8 +58,11 @@ __all__ = ["HANDLERS", "GiveUp", "Handler", "JobContext", "RetryLater", "Worker"
 log = logging.getLogger("formcase.worker")
 
 # Seconds between two rounds once a claim found the queue empty (±50 % so that workers woken
-# together drift apart); a round whose claim filled every free slot is followed at once.
+# together drift apart).
 CLAIM_GAP = 0.05
+# While jobs are due, a round waits until half the slots are free, or this long after the
+# first one freed.
+REFILL_WAIT = 0.05
 
 
 class Worker:
@@ -76,6 +81,7 @@ class Worker:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.concurrency = concurrency or settings.worker_concurrency
+        self.refill = max(1, self.concurrency // 2)
         self.handlers = HANDLERS if handlers is None else handlers
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=settings.job_lease_seconds)
@@ -104,25 +110,37 @@ class Worker:
         self.http = http = http_client()
         try:
             next_round = 0.0
+            backlog = False  # the last claim filled every free slot: more jobs are due
+            first_free: float | None = None  # when a slot freed while jobs were due
             while not self._stopping:
                 if (pause := next_round - time.monotonic()) > 0:
                     await asyncio.sleep(pause)
                 self._wake.clear()  # what happens from now on wakes the wait below
                 free = self.concurrency - len(self.running)
-                if free <= 0 and not self.finished:
-                    claimed: list[Job] | None = []
+                now = time.monotonic()
+                if free <= 0 and not self.finished:  # every slot busy: wait for one
+                    wait = self.settings.worker_poll_seconds
+                elif backlog and free < self.refill and now - (first_free or now) < REFILL_WAIT:
+                    # Jobs are due: refill half the slots at once, not one slot a round.
+                    first_free = first_free or now
+                    wait = first_free + REFILL_WAIT - now
                 else:
-                    claimed = await self._round(max(free, 0))
+                    wait = 0
+                if wait:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    continue
+                first_free = None
+                claimed = await self._round(max(free, 0))
                 for job in claimed or ():
                     task = asyncio.create_task(self._run_one(job))
                     self.running[task] = job
                     task.add_done_callback(self._done)
+                backlog = bool(claimed) and len(claimed or ()) == free
                 if claimed is None:  # the database did not answer: try again later
                     next_round = time.monotonic() + self.settings.worker_poll_seconds
-                elif free > 0 and len(claimed) == free:
+                elif backlog:
                     next_round = 0.0
-                    await asyncio.sleep(0)  # there may be more: claim again at once
-                    continue
                 elif free > 0:  # the queue is empty: no new round before the gap
                     next_round = time.monotonic() + CLAIM_GAP * random.uniform(0.5, 1.5)
                 with contextlib.suppress(TimeoutError):
