@@ -15,6 +15,7 @@ from formcase import __version__
 from formcase.attachments.endpoints import router as attachments_router
 from formcase.auth.cache import TokenCache
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
+from formcase.cases import tallies as case_tallies
 from formcase.cases.endpoints import router as cases_router
 from formcase.config import Settings
 from formcase.db.engine import Database
@@ -51,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(
                 forms.keep_tallies_compact(database.sessionmaker, settings.tally_compaction_seconds)
-            )
+            ),
+            asyncio.create_task(
+                case_tallies.keep_compact(database.sessionmaker, settings.tally_compaction_seconds)
+            ),
         ]
         app.state.worker = None
         if settings.run_worker:  # jobs run in this process (`formcase serve --no-worker`: not)

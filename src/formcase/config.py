@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1)
     tally_compaction_seconds: float = Field(
-        default=60, gt=0, description="how often form tallies are summed up"
+        default=60, gt=0, description="how often form and case tallies are summed up"
     )
     database_echo: bool = False
     secret_key: str | None = Field(

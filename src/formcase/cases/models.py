@@ -4,7 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formcase.db.base import Base, IdMixin, TimestampMixin
@@ -78,7 +87,6 @@ class CaseContact(IdMixin, TimestampMixin, Base):
     __tablename__ = "case_contacts"
     __table_args__ = (
         UniqueConstraint("case_id", "key"),
-        Index("ix_case_contacts_email", "workspace_id", "email"),
         Index("ix_case_contacts_family_name", "workspace_id", "family_name"),
         Index("ix_case_contacts_given_name", "workspace_id", "given_name"),
     )
@@ -93,6 +101,39 @@ class CaseContact(IdMixin, TimestampMixin, Base):
     family_name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(32))
     locale: Mapped[str | None] = mapped_column(String(16))
+
+
+# The contact filters compare emails in lower case (kit.filters: case_insensitive).
+Index(
+    "ix_case_contacts_lower_email",
+    CaseContact.workspace_id,
+    func.lower(CaseContact.email),
+)
+
+
+class CaseTally(Base):
+    """How many cases there are per workspace, template, status, parent status, waiting_for
+    and archival, as deltas (as `FormTally` for forms).
+
+    Database triggers (migration 0010) append a row for every change of those columns, in the
+    transaction of the change, so that counts filtered only on them are exact without
+    counting cases (`repository.count_cases`); rows of one key are summed into one from time
+    to time (`repository.compact_tallies`).
+    """
+
+    __tablename__ = "case_tallies"
+    __table_args__ = (Index("ix_case_tallies_key", "workspace_id", "archived"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    workspace_id: Mapped[uuid.UUID]
+    template_id: Mapped[uuid.UUID | None]
+    status: Mapped[str] = mapped_column(String(120))
+    parent_status: Mapped[str] = mapped_column(String(16))
+    waiting_for: Mapped[str] = mapped_column(String(16))
+    archived: Mapped[bool]
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 class CaseStep(IdMixin, TimestampMixin, Base):
