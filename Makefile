@@ -63,6 +63,7 @@ test: lint typecheck pytest
 
 bench: install apt-bench
 	$(PY) bench/forms.py
+	$(PY) bench/cases.py
 	$(PY) bench/attachments.py
 	$(PY) bench/fill.py
 	$(PY) bench/webhooks.py
