@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from formcase.kit.conditions import VisibleIf, fields_of
-from formcase.templates.format import SLUG_PATTERN
+from formcase.templates.format import SLUG_PATTERN, locale_value, slug_value
 
 KEY_PATTERN = re.compile(r"[a-z0-9_]{1,120}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
@@ -239,16 +239,12 @@ class CaseTemplateFile(BaseModel):
     @field_validator("slug")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not SLUG_PATTERN.fullmatch(value):
-            raise ValueError("use lowercase letters, digits and hyphens (at most 64)")
-        return value
+        return slug_value(value)
 
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z]{2}", value):
-            raise ValueError("a locale is a two-letter language code such as en, fr, nl")
-        return value
+        return locale_value(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> CaseTemplateFile:

@@ -186,6 +186,19 @@ class Element(BaseModel):
         return self
 
 
+def slug_value(value: str) -> str:
+    """A template's slug (form or case template), or ValueError saying what one is."""
+    if not SLUG_PATTERN.fullmatch(value):
+        raise ValueError("use lowercase letters, digits and hyphens (at most 64)")
+    return value
+
+
+def locale_value(value: str) -> str:
+    if not LOCALE_PATTERN.fullmatch(value):
+        raise ValueError("a locale is a two-letter language code such as en, fr, nl")
+    return value
+
+
 def _email_address(value: str | None) -> str | None:
     if value is None:
         return None
@@ -267,16 +280,12 @@ class TemplateFile(BaseModel):
     @field_validator("slug")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not SLUG_PATTERN.fullmatch(value):
-            raise ValueError("use lowercase letters, digits and hyphens (at most 64)")
-        return value
+        return slug_value(value)
 
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        if not LOCALE_PATTERN.fullmatch(value):
-            raise ValueError("a locale is a two-letter language code such as en, fr, nl")
-        return value
+        return locale_value(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> TemplateFile:
