@@ -58,6 +58,9 @@ class Arrival:
     events: list[str]
 
 
+ANSWER_DELAY = 0.2  # seconds the receiver takes to answer each call
+
+
 @dataclass
 class Receiver:
     """Records every call: its `webhook-id` and the form it is about. A call whose
@@ -86,6 +89,9 @@ class Receiver:
             )
         except Exception as exc:
             self.problems.append(f"{type(exc).__name__}: {exc} ({headers})")
+        # Each answer takes a moment, so that a worker always has deliveries in flight when it
+        # is killed (a fast receiver let it sit idle between rounds: the kill took nothing).
+        await asyncio.sleep(ANSWER_DELAY)
         return web.Response(text="ok")
 
 
