@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.cases import templates
 from formcase.events.models import Event
+from tests.attachments.samples import png
 from tests.cases.test_case_templates import claim, parse
 from tests.cases.test_cases_api import JO, new_case
 from tests.helpers import Tenant, assert_error, fill_api
@@ -69,7 +70,34 @@ async def test_full_flow(
     problem = assert_error(bad, 400, "'incident_date'", "'ghost' is not a field")
     assert len(problem["errors"]) == 2
     assert (await case_of(client, claims, case["id"]))["status"] == "new"  # nothing written
-    report = str(uuid.uuid4())
+    # A file value must name an attachment of the case's workspace.
+    unknown = str(uuid.uuid4())
+    refused = await client.post(
+        f"{url}/data",
+        json={"data": {"cause": "fire", "police_report": unknown}},
+        headers=claims.headers,
+    )
+    assert_error(refused, 400, f"'police_report' names attachment {unknown}", "not in this")
+    picture = await client.post(
+        "/v1/attachments",
+        files={"file": ("photo.png", png(8, 8), "image/png")},
+        headers=claims.headers,
+    )
+    assert picture.status_code == 201, picture.text
+    wrong_type = await client.post(
+        f"{url}/data",
+        json={"data": {"police_report": picture.json()["id"]}},
+        headers=claims.headers,
+    )
+    assert_error(wrong_type, 400, "'police_report' accepts application/pdf", "is image/png")
+    assert (await case_of(client, claims, case["id"]))["status"] == "new"  # nothing written
+    uploaded = await client.post(
+        "/v1/attachments",
+        files={"file": ("report.pdf", b"%PDF-1.4 police report", "application/pdf")},
+        headers=claims.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    report = uploaded.json()["id"]
     updated = await client.post(
         f"{url}/data",
         json={"data": {"cause": "fire", "police_report": report, "claimed_amount": 99.9}},

@@ -84,6 +84,9 @@ async def test_create_without_a_template(client: httpx.AsyncClient, claims: Tena
     assert_error(again, 409, "CRM-42")
 
 
+NO_SUCH_ID = "00000000-0000-4000-8000-00000000abcd"
+
+
 async def test_creation_errors_name_the_field(client: httpx.AsyncClient, claims: Tenant) -> None:
     template = {"id": await template_id(client, claims)}
     cases = [
@@ -113,6 +116,10 @@ async def test_creation_errors_name_the_field(client: httpx.AsyncClient, claims:
             "is a choices, not text",
         ),
         ({"template": template, "schema": [{"key": "extra"}]}, "needs a type and a name"),
+        (
+            {"template": template, "schema": [{"key": "consent", "value": NO_SUCH_ID}]},
+            f"'consent' names signature {NO_SUCH_ID}, which is not in this workspace",
+        ),
         ({"title": ""}, "title"),
         ({"template": None}, "'title' is required"),
         ({"template": template, "colour": "red"}, "colour"),

@@ -66,6 +66,15 @@ def to_document(attachment: Attachment, public_url: str) -> dict[str, Any]:
     }
 
 
+def type_accepted(kind: str, accept: list[str] | None) -> bool:
+    """Whether a file of media type `kind` suits an `accept` list (`image/*` style; no list
+    accepts everything)."""
+    return not accept or any(
+        kind == wanted or (wanted.endswith("/*") and kind.startswith(wanted[:-1]))
+        for wanted in accept
+    )
+
+
 def check_name(name: str) -> str:
     name = name.strip()
     if not name:

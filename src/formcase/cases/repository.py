@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
 
+from formcase.attachments.models import Attachment
 from formcase.cases.models import (
     Case,
     CaseContact,
@@ -22,6 +23,7 @@ from formcase.cases.models import (
     CaseTally,
     CaseTemplate,
 )
+from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
 
 case_templates = CaseTemplate.__table__.c
@@ -311,3 +313,31 @@ async def timeline(session: AsyncSession, case_id: uuid.UUID) -> list[CaseEvent]
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
     )
     return list(rows)
+
+
+async def attachment_types(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The media type of each of `ids` that is an attachment of the workspace."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Attachment.id, Attachment.type).where(
+            Attachment.workspace_id == workspace_id, Attachment.id.in_(list(ids))
+        )
+    )
+    return {ident: kind for ident, kind in rows.tuples()}
+
+
+async def signature_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `ids` are signatures of the workspace."""
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(Signature.id).where(
+            Signature.workspace_id == workspace_id, Signature.id.in_(list(ids))
+        )
+    )
+    return set(found)

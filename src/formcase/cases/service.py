@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.attachments import service as attachments
 from formcase.auth.principal import Principal
 from formcase.cases import repository, templates
 from formcase.cases.filters import CASE_FILTERS, SORTABLE, archived_default
@@ -20,12 +21,14 @@ from formcase.cases.format import (
     KEY_PATTERN,
     CaseTemplateFile,
     ContactRole,
+    FieldType,
     SchemaField,
     Status,
     Step,
     StepType,
     check_value,
     normalised,
+    referenced_ids,
 )
 from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep
 from formcase.cases.repository import CaseRow
@@ -392,6 +395,13 @@ async def create(
         if key in contacts:
             raise BadRequest(f"Field '{field}.key': two contacts have the key '{key}'.")
         contacts[key] = _contact_values(contact, field)
+    await _check_references(
+        session,
+        workspace_id,
+        config.schema,
+        {field.key: normalised(field, field.value) for field in config.schema},
+        "schema",
+    )
     reference = await _reference(session, workspace_id, body.reference)
 
     now = utcnow()
@@ -531,6 +541,45 @@ def check_values(config: Config, data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+async def _check_references(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    schema: list[SchemaField],
+    values: dict[str, Any],
+    where: str,
+) -> None:
+    """400 unless every file value names an attachment of the case's workspace of a type the
+    field accepts, and every signature value a signature of it: a case must not point at
+    another workspace's documents, nor at none."""
+    problems = []
+    for field in schema:
+        ids = referenced_ids(field, values.get(field.key))
+        if field.type is FieldType.SIGNATURE:
+            found = await repository.signature_ids(session, workspace_id, ids)
+            problems += [
+                f"'{field.key}' names signature {ident}, which is not in this workspace"
+                for ident in ids
+                if ident not in found
+            ]
+            continue
+        types = await repository.attachment_types(session, workspace_id, ids)
+        for ident in ids:
+            if ident not in types:
+                problems.append(
+                    f"'{field.key}' names attachment {ident}, which is not in this workspace"
+                )
+            elif not attachments.type_accepted(types[ident], field.accept):
+                problems.append(
+                    f"'{field.key}' accepts {', '.join(field.accept or [])}; "
+                    f"attachment {ident} is {types[ident]}"
+                )
+    if problems:
+        raise BadRequest(
+            f"Field '{where}': " + "; ".join(problems) + ".",
+            details=[{"code": "invalid", "detail": problem} for problem in problems],
+        )
+
+
 # --- changing ----------------------------------------------------------------------------
 
 
@@ -603,6 +652,7 @@ async def update_data(
     case = await _locked(session, principal, case_id)
     config = Config.of(case)
     values = check_values(config, data)  # 400 before anything is written
+    await _check_references(session, case.workspace_id, config.schema, values, "data")
     changed = {key: value for key, value in values.items() if case.data.get(key) != value}
     if not changed:
         await session.commit()

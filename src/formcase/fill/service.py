@@ -361,13 +361,10 @@ def _accepts(element: Element) -> Callable[[Attachment], None]:
 
     def check(attachment: Attachment) -> None:
         allowed = element.accept or []
-        kind = attachment.type
-        if allowed and not any(
-            kind == wanted or (wanted.endswith("/*") and kind.startswith(wanted[:-1]))
-            for wanted in allowed
-        ):
+        if not attachments.type_accepted(attachment.type, allowed):
             raise UnsupportedMediaType(
-                f"'{attachment.name}' is {kind}; this field accepts {', '.join(allowed)}."
+                f"'{attachment.name}' is {attachment.type}; "
+                f"this field accepts {', '.join(allowed)}."
             )
 
     return check
