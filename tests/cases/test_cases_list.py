@@ -64,6 +64,40 @@ async def titles(client: httpx.AsyncClient, tenant: Tenant, query: str) -> list[
     return [case["title"] for case in body["data"]]
 
 
+async def test_a_listed_case_is_the_case_without_its_details(
+    client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
+) -> None:
+    # (On PostgreSQL the database builds the listed JSON; the full case is built in Python.)
+    bare = await client.post("/v1/cases", json={"title": "No template"}, headers=claims.headers)
+    assert bare.status_code == 200, bare.text
+    listed = []
+    for query in ("archived=false", "archived=true"):
+        answer = await client.get(f"/v1/cases?{query}", headers=claims.headers)
+        listed += answer.json()["data"]
+    # owner or not, archived or not, a template or not
+    assert len(listed) == 5
+    assert {case["owner"] is None for case in listed} == {True, False}
+    assert {case["archived_at"] is None for case in listed} == {True, False}
+    assert {case["template"] is None for case in listed} == {True, False}
+    for case in listed:
+        full = (await client.get(f"/v1/cases/{case['id']}", headers=claims.headers)).json()
+        shown = {k: v for k, v in full.items() if k not in ("steps", "schema", "statuses")}
+        assert case == shown
+        assert list(case) == list(shown)  # the keys in the same order too
+    [case] = [case for case in listed if case["reference"] == "REF-B"]
+    assert [c["key"] for c in case["contacts"]] == ["main", "broker"]
+    assert case["contacts"][1] == {
+        "id": case["contacts"][1]["id"],
+        "key": "broker",
+        "name": None,
+        "email": "broker@x.example",
+        "given_name": None,
+        "family_name": "Smith",
+        "phone": None,
+        "main": False,
+    }
+
+
 async def test_every_filter(
     client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
 ) -> None:

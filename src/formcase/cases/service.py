@@ -116,20 +116,7 @@ def _dump(items: Iterable[Any]) -> list[dict[str, Any]]:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _contact_document(contact: CaseContact) -> Document:
-    return {
-        "id": contact.id,
-        "key": contact.key,
-        "name": contact.name,
-        "email": contact.email,
-        "given_name": contact.given_name,
-        "family_name": contact.family_name,
-        "phone": contact.phone,
-        "main": contact.main,
-    }
-
-
-def to_document(row: CaseRow, contacts: list[CaseContact]) -> Document:
+def to_document(row: CaseRow, contacts: list[Document]) -> Document:
     """A case as `GET /v1/cases` lists it (no steps, schema or statuses)."""
     return {
         "id": row["id"],
@@ -143,7 +130,7 @@ def to_document(row: CaseRow, contacts: list[CaseContact]) -> Document:
         "status": row["status"],
         "waiting_for": row["waiting_for"],
         "archived_at": row["archived_at"],
-        "contacts": [_contact_document(contact) for contact in contacts],
+        "contacts": contacts,
         "template": str(row["template_id"]) if row["template_id"] else None,
         "owner": (
             {
@@ -191,7 +178,7 @@ async def detail(session: AsyncSession, case_id: uuid.UUID, settings: Settings) 
     """The full case: with its steps, schema (values included) and statuses."""
     row = await repository.case_row(session, case_id)
     assert row is not None
-    contacts = await repository.contacts_of(session, [case_id])
+    contacts = await repository.shown_contacts(session, [case_id])
     document = to_document(row, contacts.get(case_id, []))
     config = Config.of(row)
     document["steps"] = [
@@ -256,18 +243,14 @@ async def list_cases(
     order = order_by(params.sort, SORTABLE, "-created_at", repository.cases.id)
     page = params.page()
     total = await repository.count_cases(session, principal.workspace_ids, where)
-    rows = (
-        await repository.page_cases(
-            session, principal.workspace_ids, where, order, page.size, page.offset
-        )
-        if total > page.offset
-        else []
-    )
-    contacts = await repository.contacts_of(session, [row["id"] for row in rows])
-    return {
-        "meta": PageMeta.of(total, page).model_dump(),
-        "data": [to_document(row, contacts.get(row["id"], [])) for row in rows],
-    }
+    meta = PageMeta.of(total, page).model_dump()
+    query = (session, principal.workspace_ids, where, order, page.size, page.offset)
+    if total <= page.offset:
+        return {"meta": meta, "data": []}
+    if repository.lists_as_json(session):  # PostgreSQL writes the page's JSON itself
+        return {"meta": meta, "data": await repository.page_json(*query)}
+    rows = await repository.page_cases(*query)
+    return {"meta": meta, "data": [to_document(row, row["contacts"]) for row in rows]}
 
 
 async def count_cases(session: AsyncSession, principal: Principal, params: CaseFilterParams) -> int:
