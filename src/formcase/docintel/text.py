@@ -478,12 +478,18 @@ def _needs_ocr(page: Any, layer: _Layer) -> bool:
 
 
 def _image_cover(page: Any) -> float:
-    """The largest share of the page one image covers."""
+    """The largest share of the page one image covers. Images wrapped in a form XObject (as
+    some scanners write them) count by the form's bounds: inside it, bounds are in the form's
+    own space."""
     width, height = page.get_width(), page.get_height()
     area = max(width * height, 1.0)
+    kinds = [pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_FORM]
     largest = 0.0
-    for item in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3):
-        left, bottom, right, top = item.get_pos()
+    for item in page.get_objects(filter=kinds, max_depth=0):
+        try:
+            left, bottom, right, top = item.get_bounds()
+        except pdfium.PdfiumError:
+            continue
         largest = max(largest, (right - left) * (top - bottom) / area)
     return min(largest, 1.0)
 
