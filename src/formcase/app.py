@@ -20,6 +20,7 @@ from formcase.cases.endpoints import router as cases_router
 from formcase.config import Settings
 from formcase.db.engine import Database
 from formcase.db.migrate import current_revision, head_revision
+from formcase.docintel.endpoints import router as docintel_router
 from formcase.fill.endpoints import router as fill_router
 from formcase.fill.page import STATIC_PATH, fill_static
 from formcase.fill.page import router as fill_page_router
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(responses_router)
     v1.include_router(signatures_router)
     v1.include_router(webhooks_router)
+    v1.include_router(docintel_router)
     app.include_router(v1)
     app.include_router(webhook_keys_router)
     app.include_router(fill_router)

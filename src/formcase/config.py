@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     job_keep_done_days: float = Field(
         default=7, ge=0, description="done jobs are deleted after this (dead ones are kept)"
     )
+    # Document intelligence (docs/document-intelligence.md).
+    docintel_processes: int = Field(
+        default=1, ge=1, description="processes a worker reads documents in (OCR is CPU-bound)"
+    )
+    docintel_max_pages: int = Field(
+        default=20, ge=1, description="pages a document-intelligence job may have in all"
+    )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 
     @field_validator("smtp_url")

@@ -4,6 +4,7 @@ from formcase.attachments.models import Attachment
 from formcase.auth.models import ApiToken, token_workspaces
 from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep, CaseTemplate
 from formcase.db.base import Base
+from formcase.docintel.models import DocintelJob
 from formcase.events.models import Event, Job
 from formcase.forms.models import Form, FormTally
 from formcase.notifications.models import Notification
@@ -27,6 +28,7 @@ __all__ = [
     "CaseEvent",
     "CaseStep",
     "CaseTemplate",
+    "DocintelJob",
     "Event",
     "Form",
     "FormTally",

@@ -47,6 +47,7 @@ from formcase.worker.registry import (
 
 # isort: split
 # handler modules: imported here so that they register
+from formcase.docintel import jobs as docintel_jobs  # noqa: F401
 from formcase.notifications import jobs as notification_jobs  # noqa: F401
 from formcase.webhooks import jobs as webhook_jobs  # noqa: F401
 
