@@ -91,7 +91,7 @@ def engine() -> RapidOCR:
                     if not path.is_file():  # never let rapidocr fall back to downloading
                         raise RuntimeError(f"rapidocr's bundled model {path} is missing")
                 params: dict[str, Any] = {key: str(path) for key, path in paths.items()}
-                params["Global.log_level"] = "warning"
+                params["Global.log_level"] = "error"  # not a warning per blank page
                 params["Det.limit_type"] = "max"
                 params["Det.limit_side_len"] = DETECTION_SIDE
                 params["Global.model_root_dir"] = str(models)

@@ -106,10 +106,13 @@ def _kind(data: bytes, media_type: str) -> Literal["pdf", "image"]:
     if not data:
         raise UnreadableDocument("is empty (0 bytes)")
     # A mislabelled file is read for what it is: clients send PDFs as image/* and the other
-    # way round more often than they send garbage.
+    # way round more often than they send garbage. Image signatures come first: they sit at
+    # byte 0, while a PDF's header may follow up to 1 KB of junk (and so may an image's text).
+    if _looks_like_image(data):
+        return "image"
     if b"%PDF-" in data[:1024]:
         return "pdf"
-    if declared == PDF and not _looks_like_image(data):
+    if declared == PDF:
         raise UnreadableDocument("is not a PDF: its content has no PDF header")
     return "image"
 
