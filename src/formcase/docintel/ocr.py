@@ -24,7 +24,6 @@ Most pages are upright and straight, and are read once.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,8 @@ CLASSIFIER_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 
 # Text detection runs on the image shrunk to this long side (rapidocr's default grows the
 # short side to 736 instead, which on a 2000 px page costs ~850 MB at peak): 1280 px finds
-# the same lines on A4 pages, in half the time and ~550 MB. Overridable for measurements.
-DETECTION_SIDE = int(os.environ.get("FORMCASE_OCR_DETECTION_SIDE", "1280"))
+# the same lines on A4 pages, in half the time and ~550 MB.
+DETECTION_SIDE = 1280
 
 # Skew below this is left alone: it barely moves a word's box and a second pass costs a second.
 MIN_SKEW_DEGREES = 0.8
