@@ -53,6 +53,7 @@ FIELDS = (
 )
 TOLERANCE = Decimal("0.01")
 HIGH, MEDIUM = 0.8, 0.5  # score thresholds of the confidence levels
+COLUMN_GAP = 1.6  # a gap between words wider than this many line heights separates columns
 
 
 def confidence_of(score: float) -> Confidence:
@@ -161,7 +162,7 @@ class _Line:
         """A gap wide enough to separate columns (more than a few spaces) before word i."""
         if i <= 0 or i >= len(self.words):
             return False
-        return self.words[i].box.x0 - self.words[i - 1].box.x1 > 1.6 * self.height
+        return self.words[i].box.x0 - self.words[i - 1].box.x1 > COLUMN_GAP * self.height
 
     def word_at(self, offset: int) -> int:
         """The index of the word at or after character `offset`."""
@@ -217,12 +218,20 @@ def _lines(document: Document) -> list[_Line]:
                 words = _unglued(words)
             if not words:
                 continue
-            starts, offset = [], 0
-            for word in words:
-                starts.append(offset)
-                offset += len(word.text) + 1
-            text = " ".join(w.text for w in words)
             heights = [w.box.height for w in words]
+            height = statistics.median(heights)
+            # Two spaces where a column gap is, so that "1" and "100,00" in two columns do
+            # not read as the amount "1 100,00".
+            starts, parts, offset = [], [], 0
+            for i, word in enumerate(words):
+                if i:
+                    wide = word.box.x0 - words[i - 1].box.x1 > COLUMN_GAP * height
+                    parts.append("  " if wide else " ")
+                    offset += len(parts[-1])
+                starts.append(offset)
+                parts.append(word.text)
+                offset += len(word.text)
+            text = "".join(parts)
             lines.append(
                 _Line(
                     page.number,
@@ -232,7 +241,7 @@ def _lines(document: Document) -> list[_Line]:
                     values.fold(text),
                     tuple(starts),
                     line.box,
-                    statistics.median(heights) if heights else 0.01,
+                    height,
                 )
             )
     return lines
@@ -263,7 +272,8 @@ def _hits(line: _Line) -> list[_Hit]:
     found = []
     for label in lb.LABELS:
         for match in label.pattern.finditer(line.folded):
-            if match.end() > match.start():
+            # a label does not run across a column gap ("Datum  Factuur" is two headers)
+            if match.end() > match.start() and "  " not in match.group(0):
                 found.append(_Hit(label, line, match.start(), match.end()))
     found.sort(key=lambda h: (-(h.end - h.start), -h.label.weight, h.start))
     kept: list[_Hit] = []
@@ -342,6 +352,19 @@ class _Page:
                 rest[i - start] = " "
         return not "".join(rest).strip(" :.*#()%/")
 
+    def is_header(self, hit: _Hit) -> bool:
+        """The label heads a value: alone in its segment (other labels aside), or followed by
+        a colon ("Sold By : …"); not a word inside other text ("Lieferant GmbH")."""
+        line = hit.line
+        start, end = line.segment(hit.start)
+        masked = list(line.text)
+        for other in self.hits[line.index]:
+            if other is not hit:
+                masked[other.start : other.end] = " " * (other.end - other.start)
+        after = "".join(masked[hit.end : end]).strip(" /")
+        before = "".join(masked[start : hit.start]).strip(" :/")
+        return not (after or before) or after.startswith(":")
+
     def first_of_block(self, line: _Line, x0: float) -> bool:
         """No text starts at the same left edge on the line right above."""
         above = self.line_above(line)
@@ -355,12 +378,13 @@ class _Page:
         box = hit.box
         right = min(1.0, box.x1 + 0.25)
         for other in self.hits[hit.line.index]:
-            if other.start >= hit.end:
+            # (two labels in one word, "Käufer/Leistungsempfänger", share its box)
+            if other.start >= hit.end and other.box.x0 >= box.x1:
                 right = other.box.x0
                 break
         left = box.x0 - 2 * hit.line.height
         for other in reversed(self.hits[hit.line.index]):
-            if other.end <= hit.start:
+            if other.end <= hit.start and other.box.x1 <= box.x0:
                 left = max(left, other.box.x1)
                 break
         rows = 0
@@ -707,23 +731,25 @@ def _choose_totals(
 
 
 def _party_of(page: _Page, line: _Line, box: Box) -> str | None:
-    """'seller' or 'buyer': the party header nearest above a position, in its column (or
-    left of it on its line)."""
+    """'seller' or 'buyer': the party header nearest above a position (of several side by
+    side, the one whose column it is in), or left of it on its line."""
     for above in reversed(page.by_page[line.page]):
         if above.index > line.index:
             continue
         if line.box.y0 - above.box.y1 > 0.25:
             break
-        for hit in reversed(page.hits[above.index]):
-            if hit.field not in ("seller", "buyer", "shipping"):
-                continue
-            header = hit.box
-            party = "seller" if hit.field == "seller" else "buyer"
-            if above.index == line.index:
-                if header.x1 <= box.x0:
-                    return party
-            elif header.x0 - 0.05 <= box.x0 <= header.x0 + 0.3:
-                return party
+        headers = [
+            hit
+            for hit in page.hits[above.index]
+            if hit.field in ("seller", "buyer", "shipping") and page.is_header(hit)
+        ]
+        if above.index == line.index:
+            headers = [hit for hit in headers if hit.box.x1 <= box.x0]
+        else:
+            headers = [hit for hit in headers if hit.box.x0 <= box.x0 + 0.05]
+        if headers:
+            nearest = max(headers, key=lambda hit: hit.box.x0)
+            return "seller" if nearest.field == "seller" else "buyer"
     return None
 
 
@@ -985,13 +1011,11 @@ def _names_from_header(page: _Page, hit: _Hit) -> list[tuple[str, _Line, int, in
     """What a party header names: the text right of it, or under it the value of a "Name:"
     line (with the line above when the name runs over two), else the first name-like line."""
     line = hit.line
-    s_start, s_end = line.segment(hit.start)
-    end = min(s_end, page.right_span(hit)[1])
-    after = line.text[hit.end : end].strip(" /")
-    before = line.text[s_start : hit.start].strip(" :/")
-    if (after or before) and not after.startswith(":"):
+    if not page.is_header(hit):
         return []  # a word of other text ("Lieferant GmbH"), not a header
-    right = _clean_name(after)
+    s_end = line.segment(hit.start)[1]
+    end = min(s_end, page.right_span(hit)[1])
+    right = _clean_name(line.text[hit.end : end])
     if (
         not right
         and _skip(line.text, hit.end) < len(line.text)
@@ -1029,6 +1053,9 @@ def _party_names(page: _Page) -> tuple[list[_Candidate], list[_Candidate]]:
     """(supplier, buyer) name candidates."""
     supplier: list[_Candidate] = []
     buyer: list[_Candidate] = []
+    blocks = _address_blocks(page)
+    # with two address blocks or more, the lower ones are the recipients': not the supplier
+    recipients = {(line.index, s) for line, s, _ in blocks[1:]}
 
     def add(
         bucket: list[_Candidate],
@@ -1132,7 +1159,8 @@ def _party_names(page: _Page) -> tuple[list[_Candidate], list[_Candidate]]:
                     "the legal footer",
                 )
 
-    buyer.extend(_address_block_names(page))
+    buyer.extend(_address_block_names(page, blocks))
+    supplier = [c for c in supplier if (c.line.index, c.line.char_at_x(c.box.x0)) not in recipients]
     return supplier, buyer
 
 
@@ -1147,43 +1175,50 @@ def _heads_address(page: _Page, line: _Line, x0: float) -> bool:
     for below in lines[position + 1 : position + 5]:
         if below.box.y0 - last.box.y1 > 1.5 * line.height:
             return False
-        parts = [
-            below.text[a:b] for a, b in _segments(below) if abs(below.box_of(a, b).x0 - x0) < 0.01
-        ]
-        if not parts:
+        starts = [a for a, b in _segments(below) if abs(below.box_of(a, b).x0 - x0) < 0.01]
+        if not starts:
             continue
         last = below
-        if _POSTCODE.search(values.fold(parts[0])):
+        if _POSTCODE.search(values.fold(below.text[starts[0] :])):
             return True
     return False
 
 
-def _address_block_names(page: _Page) -> list[_Candidate]:
-    """The first line of an address block on page one (a stack of lines down to a postcode
-    and town), as the buyer: what an envelope's window shows."""
-    found: list[_Candidate] = []
+def _address_blocks(page: _Page) -> list[tuple[_Line, int, int]]:
+    """(line, start, end) of the first lines of the address blocks (a stack of lines down to
+    a postcode and town) in the upper part of page one, top to bottom."""
+    found: list[tuple[_Line, int, int]] = []
     if not page.lines:
         return found
     for line in page.by_page[page.lines[0].page]:
-        if not 0.06 < line.box.y0 < 0.4:
-            continue
+        if line.box.y0 > 0.4:
+            break
         for s, e in _segments(line):
             x0 = line.box_of(s, e).x0
             text = _SALUTATION.sub("", _clean_name(line.text[s:e]))
             if not text or not _name_like(text) or not page.first_of_block(line, x0):
                 continue
             if _heads_address(page, line, x0):
-                found.append(
-                    _Candidate(
-                        "buyer_name",
-                        text,
-                        0.45,
-                        line,
-                        line.box_of(s, e),
-                        "the first line of the address block",
-                    )
-                )
+                found.append((line, s, e))
     return found
+
+
+def _address_block_names(page: _Page, blocks: list[tuple[_Line, int, int]]) -> list[_Candidate]:
+    """The buyer as an envelope's window shows it: of two address blocks or more the lower
+    ones (the sender's comes first, in the letterhead); a single block may be either."""
+    recipients = blocks[1:] if len(blocks) > 1 else blocks
+    score = 0.6 if len(blocks) > 1 else 0.45
+    return [
+        _Candidate(
+            "buyer_name",
+            _SALUTATION.sub("", _clean_name(line.text[s:e])),
+            score,
+            line,
+            line.box_of(s, e),
+            "the first line of the address block",
+        )
+        for line, s, e in recipients
+    ]
 
 
 def _core(name: str) -> str:
@@ -1220,8 +1255,9 @@ def _pick_name(
 
 
 def _line_items(page: _Page) -> tuple[list[LineItem], _Candidate] | None:
-    """The rows of the first line-item table: lines with an amount under a header naming
-    at least three of description, quantity, unit price and amount, until the totals."""
+    """The rows of the first line-item table: under a header naming at least three of
+    description, quantity, unit price and amount, each line with an amount in the number
+    columns, until the totals. The description is the text left of the number columns."""
     for index in sorted(page.table_headers):
         header = page.lines[index]
         columns: dict[str, Box] = {}
@@ -1229,41 +1265,51 @@ def _line_items(page: _Page) -> tuple[list[LineItem], _Candidate] | None:
             match = pattern.search(header.folded)
             if match:
                 columns[name] = header.box_of(match.start(), match.end())
-        if len(columns) < 3:
+        numbers = [box.x0 for name, box in columns.items() if name != "description"]
+        if len(columns) < 3 or not numbers:
             continue
+        boundary = min(numbers) - 0.01
         items: list[LineItem] = []
         box = header.box
+        last_y = header.box.y1
         for row in page.by_page[header.page]:
             if row.index <= index or row.index in page.table_headers:
                 continue
+            if row.box.y0 - last_y > 8 * row.height:
+                break  # the table ended
             if any(
-                h.field in lb.AMOUNT_FIELDS and h.field != "other_amount" and h.start < 3
+                h.field in ("total_amount", "net_amount", "tax_amount", "amount_due")
+                and page.is_header(h)
                 for h in page.hits[row.index]
             ):
                 break  # the totals
-            amounts = _amounts_in(page, row.text)
-            description = _clean_name(row.text[: amounts[0].start]) if amounts else ""
-            if not amounts or not re.search(r"[^\W\d_]{3}", description):
+            amounts = [
+                a for a in _amounts_in(page, row.text) if row.box_of(a.start, a.end).x1 > boundary
+            ]
+            words = [w.text for w in row.words if w.box.x1 <= boundary + 0.005]
+            description = re.sub(r"^\d{1,3}[.)]?\s+", "", _clean_name(" ".join(words)))
+            money = [a for a in amounts if a.money_like]
+            # a line's amount is money; "Serial: …" and "Bruttopreis : 4,00" lines are notes
+            if not money or ":" in description or not re.search(r"[^\W\d_]{3}", description):
                 continue
             item: LineItem = {
                 "description": description,
                 "quantity": None,
                 "unit_price": None,
-                "amount": None,
+                "amount": values.format_amount(money[-1].value),
             }
-            item["amount"] = values.format_amount(amounts[-1].value)
-            for amount in amounts[:-1]:
+            for amount in amounts:
+                if amount is money[-1]:
+                    continue
                 where = row.box_of(amount.start, amount.end)
-                for name in ("quantity", "unit_price"):
-                    col = columns.get(name)
-                    if col and where.x1 > col.x0 - 0.04 and where.x0 < col.x1 + 0.04:
-                        item[name] = (
-                            str(amount.value)
-                            if name == "quantity"
-                            else values.format_amount(amount.value)
-                        )
+                quantity, unit = columns.get("quantity"), columns.get("unit_price")
+                if quantity and where.x1 > quantity.x0 - 0.04 and where.x0 < quantity.x1 + 0.04:
+                    item["quantity"] = format(amount.value.normalize(), "f")
+                elif unit and where.x1 > unit.x0 - 0.04 and where.x0 < unit.x1 + 0.04:
+                    item["unit_price"] = values.format_price(amount.value)
             items.append(item)
             box = box.union(row.box)
+            last_y = row.box.y1
         if items:
             candidate = _Candidate("lines", "", 0.6, header, box, "the rows under the table header")
             return items, candidate

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NamedTuple
 
 from schwifty import IBAN
@@ -257,8 +257,8 @@ _NUMBER_RE = (
 _AMOUNT = re.compile(
     rf"(?P<lead>(?<![\w.,])[{_DASHES}]\s?)?"
     rf"(?:(?P<cur1>{_CURRENCY_RE})\s?)?"
-    rf"(?P<lead2>[{_DASHES}]\s?)?"
-    rf"(?<![\w.,/])(?P<num>{_NUMBER_RE})(?![\w%]|[.,/]\d|\s?%)"
+    rf"(?P<lead2>(?<![\w.,])[{_DASHES}]\s?)?"
+    rf"(?<![\w.,/])(?<!\w-)(?P<num>{_NUMBER_RE})(?![\w%]|[.,/]\d|\s?%)"
     rf"(?:\s?(?P<cur2>{_CURRENCY_RE}))?"
     rf"(?P<trail>-(?![\w\d]))?",
     re.IGNORECASE,
@@ -322,8 +322,9 @@ def parse_amount(text: str, *, language: str | None = None) -> Decimal | None:
 
 
 def format_amount(value: Decimal) -> str:
-    """Two places with the sign: Decimal('-8.7900') → '-8.79', Decimal('300') → '300.00'."""
-    return str(value.quantize(Decimal("0.01")))
+    """Two places with the sign: Decimal('-8.7900') → '-8.79', Decimal('300') → '300.00'
+    (rounded half up, as invoices round)."""
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def format_price(value: Decimal) -> str:
