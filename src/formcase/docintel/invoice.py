@@ -151,6 +151,12 @@ class _Line:
             box = box.union(self.words[i].box)
         return box
 
+    def height_of(self, start: int, end: int) -> float:
+        """The median height of the words in characters [start, end) (a line's other
+        columns may be set in another size)."""
+        heights = [self.words[i].box.height for i in self.word_range(start, end)]
+        return statistics.median(heights) if heights else self.height
+
     def char_at_x(self, x: float) -> int:
         """The offset of the first word starting at or right of x."""
         for i, word in enumerate(self.words):
@@ -366,11 +372,23 @@ class _Page:
         return not (after or before) or after.startswith(":")
 
     def first_of_block(self, line: _Line, x0: float) -> bool:
-        """No text starts at the same left edge on the line right above."""
+        """No text of the same size starts at the same left edge on the line right above
+        (a sender's line in small type over an address does not count); a salutation
+        ("Herrn", "Mr") always starts a block."""
+        start, end = next(
+            ((s, e) for s, e in _segments(line) if line.box_of(s, e).x0 >= x0 - 0.001), (0, 0)
+        )
+        if _SALUTATION.match(line.text[start:]):
+            return True
         above = self.line_above(line)
         if above is None:
             return True
-        return all(abs(above.box_of(s, e).x0 - x0) > 0.01 for s, e in _segments(above))
+        height = line.height_of(start, end)
+        return all(
+            abs(above.box_of(s, e).x0 - x0) > 0.01
+            or not 0.8 < above.height_of(s, e) / height < 1.25
+            for s, e in _segments(above)
+        )
 
     def below(self, hit: _Hit, depth: int = 2) -> Iterator[tuple[_Line, int, int, int]]:
         """(line, start, end, rows down) of the text in the label's column on the lines under
@@ -414,6 +432,15 @@ class _Page:
 
     def dates_in(self, text: str) -> list[values.DateMatch]:
         return values.find_dates(text, language=self.language, day_first=self.day_first)
+
+    def line_below(self, line: _Line) -> _Line | None:
+        """The line right below on the same page (within about a line's height)."""
+        page = self.by_page[line.page]
+        position = page.index(line)
+        if position + 1 >= len(page):
+            return None
+        below = page[position + 1]
+        return below if below.box.y0 - line.box.y1 < 1.2 * line.height else None
 
     def line_above(self, line: _Line) -> _Line | None:
         """The line right above on the same page (within about a line's height)."""
@@ -553,6 +580,8 @@ def _dates(page: _Page) -> dict[str, list[_Candidate]]:
             gap = line.text[start:end][: dates[0].start] if dates else "x"
             if gap.strip(" :,") != "":
                 continue
+            if any(h.field == "other_date" and h.end <= hit.start for h in page.hits[line.index]):
+                continue  # "Abrechnungszeitraum: 09.07.2018 bis 11.07.2018": a period's end
             dates = dates[:1]
             # "Rechnung Nr. 471102 vom 05.06.2018": the date of the numbered document
             if any(
@@ -894,8 +923,10 @@ def _currencies(page: _Page) -> list[_Candidate]:
 _SEPARATORS = re.compile(r"\s+[-–—•●|·]\s+|\s*[•●|·]\s*")  # noqa: RUF001
 _ADDRESS = re.compile(
     r"(?:^|\s)(?:\d{4,5}|[a-z]-?\d{4,5}|\d{4}\s?[a-z]{2})\s+[a-z]|"
-    r"(?:stra(?:ss|ß)e|str\.|weg|gasse|platz|allee|straat|laan|plein|rue|avenue|chemin|"
-    r"boulevard|bd\.|street|st\.?|road|rd\.|ave\.?)(?:\s+\d|$)|\b\d+\s*[a-z]?$|^\d+[a-z]?,?\s"
+    # street words end German and Dutch compounds ("Musterstraße 42"), not other words
+    r"(?:stra(?:ss|ß)e|str\.|weg|gasse|platz|allee|straat|laan|plein|"
+    r"\b(?:rue|avenue|chemin|boulevard|bd\.|street|st\.?|road|rd\.|ave\.?))(?:\s+\d|$)|"
+    r"\b\d+\s*[a-z]?$|^\d+[a-z]?,?\s"
 )
 _CONTACT = re.compile(
     r"@|www\.|https?:|\.(?:com|de|fr|nl|be|org|net)\b|\+\d|\b(?:tel|fax|phone|fon)\b"
@@ -995,6 +1026,8 @@ def _two_lines(page: _Page, line: _Line, x0: float) -> str | None:
     text = _clean_name(above.text)
     if not _name_like(text) or any(c.isdigit() for c in text) or len(text.split()) > 4:
         return None
+    if not _SALUTATION.sub("", text):
+        return None  # "Herrn" over "Max Mustermann" is not part of the name
     if any(hit.field in ("seller", "buyer", "shipping", "name") for hit in page.hits[above.index]):
         return None
     return text
@@ -1025,8 +1058,9 @@ def _names_from_header(page: _Page, hit: _Hit) -> list[tuple[str, _Line, int, in
         v_start, v_end = line.segment(_skip(line.text, hit.end))
         right = _clean_name(line.text[v_start:v_end])
         end = v_end
-    if right and _name_like(right):
-        return [(right, line, hit.end, end, f"right of '{hit.text}'")]
+    if right:
+        # "Customer: 2" names a number, not a party: nothing under it is its value
+        return [(right, line, hit.end, end, f"right of '{hit.text}'")] if _name_like(right) else []
     rows = list(page.below(hit, depth=6))
     for row, s, e, _ in rows:
         for name_hit in page.hits[row.index]:
@@ -1040,9 +1074,8 @@ def _names_from_header(page: _Page, hit: _Hit) -> list[tuple[str, _Line, int, in
             name = f"{first}\n{value}" if first else value
             return [(name, row, name_hit.end, v_end, f"the name under '{hit.text}'")]
     for row, s, e, _ in rows:
-        raw = row.text[s:e]
-        text = _SALUTATION.sub("", _clean_name(raw))
-        if ":" in raw or re.match(r"(?:gln|nr|no)\b", text, re.IGNORECASE):
+        text = _SALUTATION.sub("", _clean_name(row.text[s:e]))
+        if ":" in text or re.match(r"(?:gln|nr|no)\b", text, re.IGNORECASE):
             continue
         if _name_like(text):
             return [(text, row, s, e, f"under '{hit.text}'")]
@@ -1055,7 +1088,8 @@ def _party_names(page: _Page) -> tuple[list[_Candidate], list[_Candidate]]:
     buyer: list[_Candidate] = []
     blocks = _address_blocks(page)
     # with two address blocks or more, the lower ones are the recipients': not the supplier
-    recipients = {(line.index, s) for line, s, _ in blocks[1:]}
+    recipients = {(block.line.index, block.start) for block in blocks[1:]}
+    recipients |= {(block.name_line.index, 0) for block in blocks[1:]}
 
     def add(
         bucket: list[_Candidate],
@@ -1164,30 +1198,53 @@ def _party_names(page: _Page) -> tuple[list[_Candidate], list[_Candidate]]:
     return supplier, buyer
 
 
-_POSTCODE = re.compile(r"(?:^|\s)(?:[a-z]{1,2}-?)?\d{4,5}(?:\s?[a-z]{2})?(?:\s+\w|$)")
+_POSTCODE = re.compile(r"(?:^|\s)(?:[a-z]{1,2}-?)?\d{4,5}(?:\s?[a-z]{2})?(?:\s*[^\W\d_]|$)")
+_STREET = re.compile(
+    r"(?:stra(?:ss|ß)e|str\.|weg|gasse|platz|allee|straat|laan|plein|\b(?:rue|avenue|chemin|"
+    r"boulevard|street|st\.?|road|rd\.?|lane|ave\.?|drive))\b|^\d+[a-z]?,?\s+[^\W\d_]{2}"
+)
 
 
 def _heads_address(page: _Page, line: _Line, x0: float) -> bool:
-    """Lines under this one, aligned with it, end in a postcode and town within four lines."""
+    """Lines under this one, aligned with it, give a postcode and town within four lines
+    (or, without a postcode, a street in a block of three lines or more)."""
     lines = page.by_page[line.page]
     position = lines.index(line)
-    last = line
-    for below in lines[position + 1 : position + 5]:
-        if below.box.y0 - last.box.y1 > 1.5 * line.height:
-            return False
-        starts = [a for a, b in _segments(below) if abs(below.box_of(a, b).x0 - x0) < 0.01]
-        if not starts:
+    start = line.char_at_x(x0)
+    height = line.height_of(start, line.segment(start)[1])
+    last, count, street = line, 1, False
+    for below in lines[position + 1 : position + 6]:
+        if below.box.y0 - last.box.y1 > 2.2 * height:
+            break
+        spans = [(a, b) for a, b in _segments(below) if abs(below.box_of(a, b).x0 - x0) < 0.01]
+        if not spans:
             continue
-        last = below
-        if _POSTCODE.search(values.fold(below.text[starts[0] :])):
+        if not 0.7 < below.height_of(*spans[0]) / height < 1.4:
+            break  # another size of type: another block
+        last, count = below, count + 1
+        text = values.fold(below.text[spans[0][0] :])
+        if _POSTCODE.search(text):
             return True
-    return False
+        street = street or (bool(_STREET.search(text)) and not _CONTACT.search(text))
+    return street and count >= 3
 
 
-def _address_blocks(page: _Page) -> list[tuple[_Line, int, int]]:
-    """(line, start, end) of the first lines of the address blocks (a stack of lines down to
-    a postcode and town) in the upper part of page one, top to bottom."""
-    found: list[tuple[_Line, int, int]] = []
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """An address block: its first line's segment, and the name it starts with (on the next
+    line when the first is a salutation, "Herrn")."""
+
+    line: _Line
+    start: int
+    end: int
+    name: str
+    name_line: _Line
+
+
+def _address_blocks(page: _Page) -> list[_Block]:
+    """The address blocks (a stack of lines down to a postcode and town) in the upper part
+    of page one, top to bottom."""
+    found: list[_Block] = []
     if not page.lines:
         return found
     for line in page.by_page[page.lines[0].page]:
@@ -1195,15 +1252,19 @@ def _address_blocks(page: _Page) -> list[tuple[_Line, int, int]]:
             break
         for s, e in _segments(line):
             x0 = line.box_of(s, e).x0
-            text = _SALUTATION.sub("", _clean_name(line.text[s:e]))
+            text, name_line = _SALUTATION.sub("", _clean_name(line.text[s:e])), line
+            if not text and _SALUTATION.match(_clean_name(line.text[s:e])):
+                below = page.line_below(line)
+                if below is not None and abs(below.box.x0 - x0) < 0.01:
+                    text, name_line = _clean_name(below.text[slice(*_segments(below)[0])]), below
             if not text or not _name_like(text) or not page.first_of_block(line, x0):
                 continue
             if _heads_address(page, line, x0):
-                found.append((line, s, e))
+                found.append(_Block(line, s, e, text, name_line))
     return found
 
 
-def _address_block_names(page: _Page, blocks: list[tuple[_Line, int, int]]) -> list[_Candidate]:
+def _address_block_names(page: _Page, blocks: list[_Block]) -> list[_Candidate]:
     """The buyer as an envelope's window shows it: of two address blocks or more the lower
     ones (the sender's comes first, in the letterhead); a single block may be either."""
     recipients = blocks[1:] if len(blocks) > 1 else blocks
@@ -1211,13 +1272,15 @@ def _address_block_names(page: _Page, blocks: list[tuple[_Line, int, int]]) -> l
     return [
         _Candidate(
             "buyer_name",
-            _SALUTATION.sub("", _clean_name(line.text[s:e])),
+            block.name,
             score,
-            line,
-            line.box_of(s, e),
+            block.name_line,
+            block.name_line.box_of(0, len(block.name_line.text))
+            if block.name_line is not block.line
+            else block.line.box_of(block.start, block.end),
             "the first line of the address block",
         )
-        for line, s, e in recipients
+        for block in recipients
     ]
 
 
@@ -1350,6 +1413,8 @@ def extract_invoice(document: Document) -> InvoiceResult:
     issue = _best_by_value(dates["issue_date"])
     put("issue_date", issue[0] if issue else None)
     due = _best_by_value(c for c in dates["due_date"] if not issue or c.value != issue[0].value)
+    # a due date on or after the issue date, if one was found
+    due.sort(key=lambda c: not issue or c.value < issue[0].value)
     _check_due(put("due_date", due[0] if due else None), fields["issue_date"])
 
     currencies = _best_by_value(_currencies(page))

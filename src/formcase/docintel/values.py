@@ -500,6 +500,9 @@ def find_vat_numbers(text: str) -> list[tuple[Checked, int, int]]:
         best: tuple[int, bool] | None = None  # (end index in run, valid)
         for count in range(len(positions), 3, -1):
             end = positions[count - 1] + 1
+            absolute = match.start() + end
+            if absolute < len(upper) and upper[absolute].isalnum():
+                continue  # an id ends where its word does: not "DE751234567" of an IBAN
             error = _vat_error(compact(run[:end]))
             if error is None:
                 best = (end, True)
