@@ -67,6 +67,7 @@ bench: install apt-bench
 	$(PY) bench/attachments.py
 	$(PY) bench/fill.py
 	$(PY) bench/webhooks.py
+	$(PY) bench/docintel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

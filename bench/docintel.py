@@ -332,12 +332,17 @@ def missing(*names: str) -> list[str]:
 # --- floors: the same reading in this process, without API, queue, storage or pool -----------
 
 
+CPU_FLOOR: dict[str, float] = {}  # CPU seconds of the last floor_read (this process, all threads)
+
+
 def floor_read(files: list[Attachment]) -> float:
+    """Seconds to `text.read` the files here; CPU_FLOOR["read"] is the CPU it took."""
     from formcase.docintel import text
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _name, content, kind in files:
         text.read(content, kind)
+    CPU_FLOOR["read"] = time.process_time() - cpu
     return time.perf_counter() - started
 
 
@@ -384,7 +389,7 @@ class PathRun:
             ),
             "cpu_seconds_per_page": self.cpu_seconds / pages if pages else None,
         }
-        for floor in ("floor_read_seconds", "floor_extract_seconds"):
+        for floor in ("floor_read_seconds", "floor_read_cpu_seconds", "floor_extract_seconds"):
             measured = [row for row in rows if row.get(floor) is not None]
             if measured:
                 floor_pages = sum(row["pages"] for row in measured)
@@ -436,6 +441,7 @@ def add_floors(path: PathRun, files: Mapping[str, list[Attachment]], extract_too
     for row in path.documents:
         attachments = files[row["document"]]
         row["floor_read_seconds"] = floor_read(attachments)
+        row["floor_read_cpu_seconds"] = CPU_FLOOR["read"]
         if extract_too:
             row["floor_extract_seconds"] = floor_extract(attachments, "invoice")
         progress(
@@ -628,6 +634,7 @@ def run_mrz(api: API, memory: Memory, limit: int | None, warm_up: bool) -> dict[
     floor_read(image_attachment(images[0]))  # models, first use
     for row, path in zip(rows, images, strict=True):
         row["floor_read_seconds"] = floor_read(image_attachment(path))
+        row["floor_read_cpu_seconds"] = CPU_FLOOR["read"]
     hundred = [row for row in rows if row["expected_score"] == 100]
     others = [row for row in rows if row["expected_score"] not in (None, 100)]
     specimen_rows = [row for row in rows if "specimen_exact" in row]
@@ -646,8 +653,14 @@ def run_mrz(api: API, memory: Memory, limit: int | None, warm_up: bool) -> dict[
         "floor_read_seconds_per_image": statistics.mean(row["floor_read_seconds"] for row in rows)
         if rows
         else None,
+        "floor_read_cpu_seconds_per_image": statistics.mean(
+            row["floor_read_cpu_seconds"] for row in rows
+        )
+        if rows
+        else None,
         "cold_job": cold,
         "cpu_seconds": cpu_seconds,
+        "cpu_seconds_per_image": cpu_seconds / len(rows) if rows else None,
     }
 
 
@@ -687,8 +700,8 @@ def speed_table(paths: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| path | documents | pages | s/page (all pages) | median doc s/page "
         "| worst doc s/page | floor text.read s/page | floor extract.run s/page "
-        "| worker CPU s/page | queued (median) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| worker CPU s/page | floor text.read CPU s/page | queued (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, speed in paths.items():
         lines.append(
@@ -699,6 +712,7 @@ def speed_table(paths: dict[str, dict[str, Any]]) -> list[str]:
             f"{seconds(speed.get('floor_read_seconds_per_page'))} | "
             f"{seconds(speed.get('floor_extract_seconds_per_page'))} | "
             f"{seconds(speed['cpu_seconds_per_page'])} | "
+            f"{seconds(speed.get('floor_read_cpu_seconds_per_page'))} | "
             f"{seconds(speed['queued_seconds_median'])} |"
         )
     return lines
@@ -747,6 +761,8 @@ def main() -> None:
     args = parser.parse_args()
     parts = [args.only] if args.only else ["text", "scan", "mrz"]
 
+    if not scoring.dev_root().is_dir():
+        raise SystemExit(f"the development set is not at {scoring.dev_root()}")
     truths = scoring.load_dev_set()
     if args.limit is not None:
         truths = truths[: args.limit]
@@ -890,8 +906,10 @@ def main() -> None:
         )
         print(
             f"  {seconds(mrz['seconds_per_image'])} per image (worst "
-            f"{seconds(mrz['worst_seconds'])}); floor text.read "
-            f"{seconds(mrz['floor_read_seconds_per_image'])} per image\n"
+            f"{seconds(mrz['worst_seconds'])}), worker CPU "
+            f"{seconds(mrz['cpu_seconds_per_image'])}; floor text.read "
+            f"{seconds(mrz['floor_read_seconds_per_image'])}, CPU "
+            f"{seconds(mrz['floor_read_cpu_seconds_per_image'])} per image\n"
         )
         print("| image | expected score | job | every check digit valid | s | floor s | specimen |")
         print("|---|---:|---|---|---:|---:|---|")
@@ -948,6 +966,16 @@ def main() -> None:
     for label, value, met in checks:
         print(f"  {label:<50} {value:>12}  {'met' if met else 'NOT MET'}")
 
+    for name, path in paths.items():
+        failed = [row for row in path.documents if row["status"] != "completed"]
+        odd = [row["document"] for row in path.documents if row.get("unexpected_source")]
+        if failed or odd:
+            print(
+                f"\n{name}: {len(failed)} job(s) not completed, read from an unexpected source: "
+                f"{', '.join(odd) or 'none'}"
+            )
+            for row in failed:
+                print(f"  {row['document']}: {row['status']} {row['error']}")
     for name, path in paths.items():
         if path.score.misses:
             print(f"\nMisses, {name}:")
