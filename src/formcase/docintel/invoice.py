@@ -378,8 +378,10 @@ class _Page:
         start, end = next(
             ((s, e) for s, e in _segments(line) if line.box_of(s, e).x0 >= x0 - 0.001), (0, 0)
         )
-        if _SALUTATION.match(line.text[start:]):
-            return True
+        if _ATTENTION.match(line.text[start:]):
+            return False
+        if _SALUTATION.fullmatch(line.text[start:end].strip()):
+            return True  # "Herrn" on its own line heads the block
         above = self.line_above(line)
         if above is None:
             return True
@@ -413,13 +415,16 @@ class _Page:
             if line.box.y0 - last_y > 3.5 * max(hit.line.height, line.height):
                 break
             indexes = [
-                i for i, word in enumerate(line.words) if word.box.x1 > left and word.box.x0 < right
+                i
+                for i, word in enumerate(line.words)
+                # (by its middle: right-aligned numbers end where the header before ends)
+                if (word.box.x0 + word.box.x1) / 2 > left and word.box.x0 < right - 0.002
             ]
             if indexes:
-                # the column's words, and the run of close words that continues them
-                first, last = indexes[0], indexes[-1]
+                # the first run of words in the column (up to a column gap)
+                first = last = indexes[0]
                 while last + 1 < len(line.words) and not line.wide_gap_before(last + 1):
-                    if line.words[last + 1].box.x0 >= right:
+                    if line.words[last + 1].box.x0 >= right - 0.002:
                         break
                     last += 1
                 start = line.starts[first]
@@ -932,8 +937,13 @@ _CONTACT = re.compile(
     r"@|www\.|https?:|\.(?:com|de|fr|nl|be|org|net)\b|\+\d|\b(?:tel|fax|phone|fon)\b"
 )
 _SALUTATION = re.compile(
-    r"^(?:herrn?|frau|firma|mr\.?|mrs\.?|ms\.?|m\.|mme|mlle|t\.?\s?a\.?\s?v\.?|attn:?|"
-    r"z\.\s?hd\.?|c/o)(?:\s+|$)",
+    r"^(?:herrn?|frau|firma|mr\.?|mrs\.?|ms\.?|m\.|mme|mlle|monsieur|madame|dhr\.?|mevr\.?|"
+    r"t\.?\s?a\.?\s?v\.?|attn:?|z\.\s?hd\.?|c/o)(?:\s+|$)",
+    re.IGNORECASE,
+)
+# "z. Hd. Frau Meier", "t.a.v. de heer Jansen": a contact inside a block, never its start
+_ATTENTION = re.compile(
+    r"^(?:t\.?\s?a\.?\s?v\.?|attn:?|z\.\s?hd\.?|c/o|(?:a|à)\s+l'attention\s+de)(?:\s+|$)",
     re.IGNORECASE,
 )
 _DOMAIN = re.compile(r"(?:@|https?://(?:www\.)?|www\.)([a-z0-9-]+)\.[a-z]{2,6}\b")
@@ -1054,10 +1064,11 @@ def _names_from_header(page: _Page, hit: _Hit) -> list[tuple[str, _Line, int, in
         and _skip(line.text, hit.end) < len(line.text)
         and line.text[hit.end :].strip(" ").startswith(":")
     ):
-        # "Sold By :      WS Retail": the value in the next column
+        # "Sold By :      WS Retail": the value in the next column (unless that is a label)
         v_start, v_end = line.segment(_skip(line.text, hit.end))
-        right = _clean_name(line.text[v_start:v_end])
-        end = v_end
+        if not any(v_start <= other.start < v_end for other in page.hits[line.index]):
+            right = _clean_name(line.text[v_start:v_end])
+            end = v_end
     if right:
         # "Customer: 2" names a number, not a party: nothing under it is its value
         return [(right, line, hit.end, end, f"right of '{hit.text}'")] if _name_like(right) else []
@@ -1088,8 +1099,8 @@ def _party_names(page: _Page) -> tuple[list[_Candidate], list[_Candidate]]:
     buyer: list[_Candidate] = []
     blocks = _address_blocks(page)
     # with two address blocks or more, the lower ones are the recipients': not the supplier
-    recipients = {(block.line.index, block.start) for block in blocks[1:]}
-    recipients |= {(block.name_line.index, 0) for block in blocks[1:]}
+    recipients = {(block.line.index, block.start) for block in _recipients(blocks)}
+    recipients |= {(block.name_line.index, 0) for block in _recipients(blocks)}
 
     def add(
         bucket: list[_Candidate],
@@ -1223,6 +1234,8 @@ def _heads_address(page: _Page, line: _Line, x0: float) -> bool:
             break  # another size of type: another block
         last, count = below, count + 1
         text = values.fold(below.text[spans[0][0] :])
+        if any(a.money_like for a in values.find_amounts(below.text[slice(*spans[0])])):
+            return False  # rows of a table, not an address
         if _POSTCODE.search(text):
             return True
         street = street or (bool(_STREET.search(text)) and not _CONTACT.search(text))
@@ -1239,6 +1252,23 @@ class _Block:
     end: int
     name: str
     name_line: _Line
+    under_sender_line: bool  # the sender's one-line address in small type just above
+
+
+def _sender_line_above(page: _Page, line: _Line, x0: float) -> bool:
+    """A window envelope's return address over the recipient: one line in smaller type,
+    parts separated by "·", "•", "|" or " - ", with a postcode."""
+    lines = page.by_page[line.page]
+    position = lines.index(line)
+    for above in reversed(lines[max(0, position - 2) : position]):
+        if line.box.y0 - above.box.y1 > 3 * line.height:
+            return False
+        if above.box.x1 < x0 or above.box.x0 > x0 + 0.3:
+            continue
+        smaller = above.height < 0.85 * line.height_of(line.char_at_x(x0), len(line.text))
+        parts = len(_SEPARATORS.findall(above.text))
+        return smaller and parts >= 1 and bool(_POSTCODE.search(values.fold(above.text)))
+    return False
 
 
 def _address_blocks(page: _Page) -> list[_Block]:
@@ -1250,6 +1280,8 @@ def _address_blocks(page: _Page) -> list[_Block]:
     for line in page.by_page[page.lines[0].page]:
         if line.box.y0 > 0.4:
             break
+        if line.index in page.table_headers:
+            continue
         for s, e in _segments(line):
             x0 = line.box_of(s, e).x0
             text, name_line = _SALUTATION.sub("", _clean_name(line.text[s:e])), line
@@ -1260,15 +1292,24 @@ def _address_blocks(page: _Page) -> list[_Block]:
             if not text or not _name_like(text) or not page.first_of_block(line, x0):
                 continue
             if _heads_address(page, line, x0):
-                found.append(_Block(line, s, e, text, name_line))
+                sender = _sender_line_above(page, line, x0)
+                found.append(_Block(line, s, e, text, name_line, sender))
     return found
+
+
+def _recipients(blocks: list[_Block]) -> list[_Block]:
+    """The blocks under a sender line; else, of two or more, all but the first (the
+    sender's own address comes first, in the letterhead)."""
+    marked = [block for block in blocks if block.under_sender_line]
+    return marked or blocks[1:]
 
 
 def _address_block_names(page: _Page, blocks: list[_Block]) -> list[_Candidate]:
     """The buyer as an envelope's window shows it: of two address blocks or more the lower
     ones (the sender's comes first, in the letterhead); a single block may be either."""
-    recipients = blocks[1:] if len(blocks) > 1 else blocks
-    score = 0.6 if len(blocks) > 1 else 0.45
+    recipients = _recipients(blocks)
+    score = 0.6 if recipients else 0.45
+    recipients = recipients or blocks
     return [
         _Candidate(
             "buyer_name",

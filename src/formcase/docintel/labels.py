@@ -345,6 +345,12 @@ LABELS: list[Label] = [
         r"swift",
         r"blz",
         r"reklamationsnummer",
+        # the invoice a credit note or reminder refers to, not its own number
+        r"facture\s+d'\s?origine",
+        r"original\s+invoice(?:\s+(?:no\.?|number))?",
+        r"(?:ursprungs|bezugs)rechnung",
+        r"(?:bezug|bezogen)\s+auf\s+(?:die\s+)?rechnung",
+        r"oorspronkelijke\s+factuur",
         r"ursprungsbeleg\s*-?\s*nr\.?",
         r"seite",
         r"page",
