@@ -196,7 +196,10 @@ class _Line:
         return self.starts[first], self.starts[last] + len(self.words[last].text)
 
 
-_GLUED = re.compile(r"([A-Z]?[a-zà-ÿ]{3,}[.:]?)([A-Z0-9#][A-Z0-9/._\-#]+)")
+_GLUED = re.compile(
+    r"([A-Z]?[a-zà-ÿ]{3,}[.:]?)([A-Z0-9#][A-Z0-9/._\-#]+)"  # InvoiceINV/2023/03/0008
+    r"|(\S*\d)(du|vom|von|van|del|dated|of)"  # n°562044387du 02 Juillet
+)
 
 
 def _unglued(words: tuple[Word, ...]) -> tuple[Word, ...]:
@@ -208,10 +211,11 @@ def _unglued(words: tuple[Word, ...]) -> tuple[Word, ...]:
         if not match:
             out.append(word)
             continue
+        head, tail = (match[1], match[2]) if match[1] else (match[3], match[4])
         box = word.box
-        cut = box.x0 + (box.x1 - box.x0) * len(match[1]) / len(word.text)
-        out.append(Word(match[1], Box(box.x0, box.y0, cut, box.y1), word.confidence))
-        out.append(Word(match[2], Box(cut, box.y0, box.x1, box.y1), word.confidence))
+        cut = box.x0 + (box.x1 - box.x0) * len(head) / len(word.text)
+        out.append(Word(head, Box(box.x0, box.y0, cut, box.y1), word.confidence))
+        out.append(Word(tail, Box(cut, box.y0, box.x1, box.y1), word.confidence))
     return tuple(out)
 
 
@@ -383,12 +387,12 @@ class _Page:
         if _SALUTATION.fullmatch(line.text[start:end].strip()):
             return True  # "Herrn" on its own line heads the block
         above = self.line_above(line)
-        if above is None:
+        if above is None or _is_sender_line(above):
             return True
         height = line.height_of(start, end)
         return all(
             abs(above.box_of(s, e).x0 - x0) > 0.01
-            or not 0.8 < above.height_of(s, e) / height < 1.25
+            or not _similar_type(height, above.height_of(s, e))
             for s, e in _segments(above)
         )
 
@@ -965,6 +969,8 @@ def _name_like(text: str) -> bool:
         return False  # a "label: value" pair is not a name
     if text.strip().upper() in values.CURRENCY_CODES or text.strip()[:1] in "([{":
         return False
+    if _SALUTATION.fullmatch(text.strip()):
+        return False  # "Herrn" alone
     if _CONTACT.search(folded) or _ADDRESS.search(folded):
         return False
     if any(label.pattern.fullmatch(folded.strip(" :.")) for label in lb.LABELS):
@@ -1216,30 +1222,40 @@ _STREET = re.compile(
 )
 
 
-def _heads_address(page: _Page, line: _Line, x0: float) -> bool:
-    """Lines under this one, aligned with it, give a postcode and town within four lines
-    (or, without a postcode, a street in a block of three lines or more)."""
+def _similar_type(height: float, other: float) -> bool:
+    """Two heights of the same size of type (OCR's boxes vary a little)."""
+    return 0.8 < other / height < 1.25 if height else False
+
+
+def _address_lines(page: _Page, line: _Line, x0: float) -> list[_Line]:
+    """The lines of the address block this one heads: lines under it, aligned with it, in
+    the same type, down to a postcode and town within five lines (or, without a postcode, a
+    street in a block of three lines or more); [] when it heads none."""
     lines = page.by_page[line.page]
     position = lines.index(line)
     start = line.char_at_x(x0)
     height = line.height_of(start, line.segment(start)[1])
-    last, count, street = line, 1, False
+    block, street = [line], False
     for below in lines[position + 1 : position + 6]:
-        if below.box.y0 - last.box.y1 > 2.2 * height:
+        if below.box.y0 - block[-1].box.y1 > 2.2 * height:
             break
         spans = [(a, b) for a, b in _segments(below) if abs(below.box_of(a, b).x0 - x0) < 0.01]
         if not spans:
             continue
-        if not 0.7 < below.height_of(*spans[0]) / height < 1.4:
+        if not _similar_type(height, below.height_of(*spans[0])):
             break  # another size of type: another block
-        last, count = below, count + 1
-        text = values.fold(below.text[spans[0][0] :])
+        block.append(below)
+        text = values.fold(below.text[spans[0][0] : below.segment(spans[0][0])[1]])
         if any(a.money_like for a in values.find_amounts(below.text[slice(*spans[0])])):
-            return False  # rows of a table, not an address
+            return []  # rows of a table, not an address
         if _POSTCODE.search(text):
-            return True
+            return block
         street = street or (bool(_STREET.search(text)) and not _CONTACT.search(text))
-    return street and count >= 3
+    return block if street and len(block) >= 3 else []
+
+
+def _heads_address(page: _Page, line: _Line, x0: float) -> bool:
+    return bool(_address_lines(page, line, x0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -1266,22 +1282,27 @@ def _sender_line_above(page: _Page, line: _Line, x0: float) -> bool:
         if above.box.x1 < x0 or above.box.x0 > x0 + 0.3:
             continue
         smaller = above.height < 0.85 * line.height_of(line.char_at_x(x0), len(line.text))
-        parts = len(_SEPARATORS.findall(above.text))
-        return smaller and parts >= 1 and bool(_POSTCODE.search(values.fold(above.text)))
+        return smaller and _is_sender_line(above)
     return False
+
+
+def _is_sender_line(line: _Line) -> bool:
+    """A one-line address: parts separated by "·", "•", "|" or " - ", one a postcode."""
+    return bool(_SEPARATORS.search(line.text)) and bool(_POSTCODE.search(values.fold(line.text)))
 
 
 def _address_blocks(page: _Page) -> list[_Block]:
     """The address blocks (a stack of lines down to a postcode and town) in the upper part
     of page one, top to bottom."""
     found: list[_Block] = []
+    inside: list[tuple[list[_Line], float]] = []
     if not page.lines:
         return found
     for line in page.by_page[page.lines[0].page]:
         if line.box.y0 > 0.4:
             break
-        if line.index in page.table_headers:
-            continue
+        if line.index in page.table_headers or _is_sender_line(line):
+            continue  # a table's header; a one-line return address (over the block)
         for s, e in _segments(line):
             x0 = line.box_of(s, e).x0
             text, name_line = _SALUTATION.sub("", _clean_name(line.text[s:e])), line
@@ -1291,7 +1312,11 @@ def _address_blocks(page: _Page) -> list[_Block]:
                     text, name_line = _clean_name(below.text[slice(*_segments(below)[0])]), below
             if not text or not _name_like(text) or not page.first_of_block(line, x0):
                 continue
-            if _heads_address(page, line, x0):
+            if any(line in block and abs(x0 - start_x) < 0.01 for block, start_x in inside):
+                continue  # a line of a block found already
+            block_lines = _address_lines(page, line, x0)
+            if block_lines:
+                inside.append((block_lines, x0))
                 sender = _sender_line_above(page, line, x0)
                 found.append(_Block(line, s, e, text, name_line, sender))
     return found

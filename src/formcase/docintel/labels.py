@@ -32,8 +32,10 @@ class Label:
 
 
 def _labels(field: str, weight: float, *patterns: str, **options: bool) -> list[Label]:
+    # ends at a word's end, or with punctuation ("N°AV-2024-002" as OCR glues it)
     return [
-        Label(field, re.compile(rf"(?<![\w-]){p}(?![\w])"), weight, **options) for p in patterns
+        Label(field, re.compile(rf"(?<![\w-]){p}(?:(?<!\w)|(?!\w))"), weight, **options)
+        for p in patterns
     ]
 
 
