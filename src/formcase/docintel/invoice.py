@@ -539,11 +539,11 @@ def _invoice_numbers(page: _Page) -> list[_Candidate]:
         line = hit.line
         start, end = page.right_span(hit)
         value = _id_value(line.text[start:end])
-        weak = hit.label.weight < 0.9
-        if value is not None and not (weak and line.gap_at(start + value[1])):
+        title = hit.label.title
+        if value is not None and not (title and line.gap_at(start + value[1])):
             token, s, e = value
             # a title word ("Invoice") is a label when it heads its line or column only
-            placement = 0.6 if weak and hit.start > 0 and not line.gap_at(hit.start) else 1.0
+            placement = 0.6 if title and hit.start > 0 and not line.gap_at(hit.start) else 1.0
             found.append(
                 _Candidate(
                     "invoice_number",
@@ -1015,7 +1015,14 @@ def _company(text: str) -> str | None:
         form = text[match.start() : match.end()]
         if form.islower() and len(form) <= 3:
             continue  # "sa", "ag", "as" in lower case are words, not forms
-        name = _strip_title(_clean_name(text[: match.end()]))
+        end = match.end()
+        # forms run on: "Papier & Co. KG", "Muster GmbH & Co. KG"
+        while more := re.match(r"\s*&?\s*", folded[end:]):
+            following = lb.LEGAL_FORM.match(folded, end + more.end())
+            if following is None:
+                break
+            end = following.end()
+        name = _strip_title(_clean_name(text[:end]))
         if name and _name_like(name) and lb.LEGAL_FORM.sub("", values.fold(name)).strip(" ,."):
             return _without_french_form(name)
     return None
@@ -1487,11 +1494,14 @@ def extract_invoice(document: Document) -> InvoiceResult:
     put("currency", currencies[0] if currencies else None)
 
     amounts = _amounts(page)
-    chosen, consistent = _choose_totals(amounts)
+    chosen, _ = _choose_totals(amounts)
     for key, candidate in chosen.items():
         put(key, candidate)
-    cross_check(fields, consistent)
     fields["amount_due"] = _amount_due(fields["total_amount"], amounts, source)
+    _total_from_due(fields, amounts)
+    cross_check(fields, _consistent(fields))
+    if fields["amount_due"].value is None:  # a total computed from net and tax
+        fields["amount_due"] = _amount_due(fields["total_amount"], amounts, source)
 
     vat = _best_by_value(_vat_numbers(page))
     apply_check(
@@ -1559,10 +1569,31 @@ def cross_check(fields: dict[str, FieldResult], consistent: bool | None) -> None
                 f"not the total_amount {total.value}."
             )
         return
-    if isinstance(total.value, str) and isinstance(tax.value, str) and net.value is None:
+    if total.value is None and isinstance(net.value, str) and isinstance(tax.value, str):
+        _computed(total, net, Decimal(net.value) + Decimal(tax.value), tax, "net + tax")
+    elif isinstance(total.value, str) and isinstance(tax.value, str) and net.value is None:
         _computed(net, total, Decimal(total.value) - Decimal(tax.value), tax, "total - tax")
     elif isinstance(total.value, str) and isinstance(net.value, str) and tax.value is None:
         _computed(tax, total, Decimal(total.value) - Decimal(net.value), net, "total - net")
+
+
+def _consistent(fields: dict[str, FieldResult]) -> bool | None:
+    """Whether net + tax = total; None unless all three are there."""
+    found = [fields[key].value for key in ("total_amount", "net_amount", "tax_amount")]
+    if not all(isinstance(value, str) for value in found):
+        return None
+    total, net, tax = (Decimal(str(value)) for value in found)
+    return abs(net + tax - total) <= TOLERANCE
+
+
+def _total_from_due(fields: dict[str, FieldResult], amounts: dict[str, list[_Candidate]]) -> None:
+    """No total chosen, an amount due labelled and nothing prepaid: the total is due."""
+    total, due = fields["total_amount"], fields["amount_due"]
+    if total.value is not None or due.value is None or any(c.amount for c in amounts["prepaid"]):
+        return
+    total.value, total.page, total.box = due.value, due.page, due.box
+    total.score = round(due.score * 0.8, 3)
+    total.notes.append("The amount due, as no total is labelled and nothing is prepaid.")
 
 
 def _computed(

@@ -27,8 +27,9 @@ class Label:
     weight: float
     # the value must follow at once ("vom 05.06.2018"): weak words that are labels only then
     adjacent: bool = False
-    # a table's column header: its values are in the rows below, not beside it
-    column: bool = False
+    # a document's title word ("Invoice", "Rechnung"): a label only when its value follows
+    # in the same run of words (a title alone heads nothing)
+    title: bool = False
 
 
 def _labels(field: str, weight: float, *patterns: str, **options: bool) -> list[Label]:
@@ -77,8 +78,13 @@ LABELS: list[Label] = [
         r"fattura",
         r"gutschrift",
         r"credit\s+note",
+        title=True,
     ),
     *_labels("invoice_number", 0.4, r"booking\s*(?:id|number|no\.?)", r"document\s*(?:no|nr)\.?"),
+    # a bare "Nummer", "No." under an invoice's title
+    *_labels(
+        "invoice_number", 0.45, r"nummer", r"number", r"numero", r"no\.", r"nr\.?", r"n\s?[°º]"
+    ),
     # --- dates -----------------------------------------------------------------------------
     *_labels(
         "issue_date",
@@ -128,6 +134,7 @@ LABELS: list[Label] = [
         r"fecha\s+de\s+vencimiento",
         r"scadenza",
     ),
+    *_labels("due_date", 0.7, r"due", r"payable"),
     *_labels("due_date", 0.5, r"bis(?:\s+zum)?", r"until", adjacent=True),
     *_labels(
         "other_date",
@@ -165,6 +172,9 @@ LABELS: list[Label] = [
         r"gesamtbetrag",
         r"gesamtsumme",
         r"rechnungsbetrag",
+        r"gutschrifts?(?:betrag|summe)",
+        r"montant\s+(?:total\s+)?de\s+l'\s?avoir",
+        r"credit\s+(?:note\s+)?total",
         r"rechnungssumme",
         r"endbetrag",
         r"summe\s+(?:inkl|incl)\.?\s*(?:ust|mwst)\.?",
@@ -333,7 +343,7 @@ LABELS: list[Label] = [
         r"contract\s*(?:no\.?|number)",
         r"vertrag\w*",
         r"leitwege\s*-?\s*id",
-        r"(?:globale\s+)?nummer",
+        r"globale\s+nummer",
         r"gln",
         r"siret",
         r"siren",
