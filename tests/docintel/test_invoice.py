@@ -238,6 +238,43 @@ def test_a_missing_net_amount_is_computed_with_a_note() -> None:
     assert any(note.startswith("Computed as total - tax") for note in net.notes)
 
 
+def test_two_tax_rates_add_up_and_a_tax_base_is_not_a_tax() -> None:
+    rows: list[Row] = [
+        (0.04, [(0.1, "Papier & Co. KG")]),
+        (0.15, [(0.1, "Nummer"), (0.3, "2024-5566")]),
+        (0.17, [(0.1, "Datum"), (0.3, "05-Mar-2024")]),
+        (0.4, [(0.55, "Summe netto"), (0.8, "100,00 €")]),
+        (0.42, [(0.55, "USt 7 % auf 50,00"), (0.8, "3,50 €")]),
+        (0.44, [(0.55, "USt 19 % auf 50,00"), (0.8, "9,50 €")]),
+        (0.46, [(0.55, "Gesamt"), (0.8, "113,00 €")]),
+    ]
+    result = invoice.extract_invoice(Document([page(rows)]))
+    assert result.value("invoice_number") == "2024-5566"
+    assert result.value("issue_date") == "2024-03-05"
+    assert result.value("supplier_name") == "Papier & Co. KG"
+    assert [result.value(k) for k in ("net_amount", "tax_amount", "total_amount")] == [
+        "100.00",
+        "13.00",
+        "113.00",
+    ]
+    tax = result.fields["tax_amount"]
+    assert tax.notes[0] == "Found the sum of the tax lines '3.50', '9.50' (page 1)."
+    assert "net_amount + tax_amount = total_amount." in tax.notes
+
+
+def test_without_a_total_the_amount_due_is_the_total() -> None:
+    rows: list[Row] = [
+        (0.2, [(0.1, "Invoice #4521")]),
+        (0.3, [(0.6, "Subtotal"), (0.8, "$3,200.00")]),
+        (0.32, [(0.6, "Sales Tax (8.25%)"), (0.8, "$264.00")]),
+        (0.34, [(0.6, "Balance Due"), (0.8, "$3,464.00")]),
+    ]
+    result = invoice.extract_invoice(Document([page(rows)]))
+    assert result.value("invoice_number") == "4521"
+    assert result.value("total_amount") == result.value("amount_due") == "3464.00"
+    assert "net_amount + tax_amount = total_amount." in result.fields["total_amount"].notes
+
+
 def test_ocr_doubt_lowers_the_score() -> None:
     clear = invoice.extract_invoice(Document([page(GERMAN)]))
     doubtful = invoice.extract_invoice(Document([page(GERMAN, source="ocr", confidence=0.6)]))

@@ -33,6 +33,8 @@ from formcase.docintel import values
         ("5 de junio de 2018", "es", "2018-06-05"),
         ("Rechnung Nr. 471102 vom 05.06.2018.", "de", "2018-06-05"),
         ("20180605", None, "2018-06-05"),  # CII's format 102
+        ("05-Mar-2024", "en", "2024-03-05"),
+        ("June 5th, 2024", "en", "2024-06-05"),
     ],
 )
 def test_dates_in_their_written_forms(text: str, language: str | None, expected: str) -> None:

@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from itertools import product
+from itertools import combinations, product
 from typing import Any, Literal
 
 from formcase.docintel import labels as lb
@@ -646,12 +646,18 @@ def _dates(page: _Page) -> dict[str, list[_Candidate]]:
 # --- amounts ---------------------------------------------------------------------------------
 
 
+_BASE = re.compile(r"(?<!\w)(?:auf|on|sur|op|of|von|base|basis)\s*(?:[€$£]|eur|usd|gbp)?\s*$")
+
+
 def _amounts_in(page: _Page, text: str) -> list[values.AmountMatch]:
-    """The text's amounts that are not part of a date, a year or a long number."""
+    """The text's amounts that are not part of a date, a year or a long number, nor the
+    base a tax is computed on ("USt 7 % auf 50,00")."""
     dates = page.dates_in(text)
     kept = []
     for amount in values.find_amounts(text, language=page.language):
         if any(d.start < amount.end and amount.start < d.end for d in dates):
+            continue
+        if _BASE.search(values.fold(text[max(0, amount.start - 12) : amount.start])):
             continue
         if amount.decimals == 0 and amount.currency is None:
             digits = len(str(abs(amount.value)))
@@ -725,16 +731,39 @@ def _best_by_value(candidates: Iterable[_Candidate]) -> list[_Candidate]:
     return best
 
 
+def _tax_sums(taxes: list[_Candidate]) -> list[_Candidate]:
+    """Invoices with two tax rates show a tax line each and sometimes no tax total: sums of
+    two or three tax lines (of different lines) as candidates, weaker than their parts."""
+    lines = [c for c in taxes if c.amount is not None and c.how.startswith("right of")]
+    sums = []
+    for size in (2, 3):
+        for group in combinations(lines, size):
+            if len({c.line.index for c in group}) < size:
+                continue
+            total = sum((c.amount or Decimal(0) for c in group), Decimal(0))
+            sums.append(
+                replace(
+                    group[0],
+                    value=values.format_amount(total),
+                    amount=total,
+                    score=min(c.score for c in group) * 0.7,
+                    how="the sum of the tax lines " + ", ".join(f"'{c.value}'" for c in group),
+                )
+            )
+    return sums
+
+
 def _choose_totals(
     candidates: dict[str, list[_Candidate]],
 ) -> tuple[dict[str, _Candidate | None], bool | None]:
     """Total, net and tax chosen together; whether net + tax = total (None: not all three).
     The amount due stands in for a total nobody labelled (it is one, without prepayment)."""
     as_total = [replace(c, score=c.score * 0.7) for c in candidates["amount_due"]]
+    taxes = _best_by_value(candidates["tax_amount"])[:6]
     options: dict[str, list[_Candidate | None]] = {
         "total_amount": [*_best_by_value(candidates["total_amount"] + as_total)[:6], None],
         "net_amount": [*_best_by_value(candidates["net_amount"])[:6], None],
-        "tax_amount": [*_best_by_value(candidates["tax_amount"])[:6], None],
+        "tax_amount": [*taxes, *_tax_sums(taxes), None],
     }
     best: tuple[float, dict[str, _Candidate | None]] | None = None
     for total, net, tax in product(*options.values()):

@@ -114,6 +114,10 @@ _DAY_MONTH_YEAR = re.compile(
     rf"(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th|er|e|\.)?\s*(?:de\s+|of\s+)?\b({_MONTH_RE})\b\.?,?"
     rf"\s*(?:de\s+)?'?(\d{{4}})(?!\d)"
 )
+# 05-Mar-2024, 5/Jun/18
+_DAY_MONTH_YEAR_DASHED = re.compile(
+    rf"(?<![\d.])(\d{{1,2}})([-/.])({_MONTH_RE})\.?\2(\d{{4}}|\d{{2}})(?!\d)"
+)
 _MONTH_DAY_YEAR = re.compile(
     rf"\b({_MONTH_RE})\b\.?\s*(\d{{1,2}})(?:st|nd|rd|th)?\s*,?\s*(\d{{4}})(?!\d)"
 )
@@ -189,6 +193,10 @@ def find_dates(
             found.append(DateMatch(value, match.start(), match.end(), ambiguous, numeric=True))
     for match in _DAY_MONTH_YEAR.finditer(folded):
         value = _make_date(int(match[3]), MONTHS[match[2]], int(match[1]))
+        if value:
+            found.append(DateMatch(value, match.start(), match.end()))
+    for match in _DAY_MONTH_YEAR_DASHED.finditer(folded):
+        value = _make_date(_year(match[4]), MONTHS[match[3]], int(match[1]))
         if value:
             found.append(DateMatch(value, match.start(), match.end()))
     for match in _MONTH_DAY_YEAR.finditer(folded):
