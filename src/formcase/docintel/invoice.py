@@ -13,9 +13,11 @@ How (deterministic, and each value says where it came from):
    total (within 0.01) wins over individually better-scored amounts. The amount due is the
    labelled one, else the total less a prepayment, else the total. IBAN and VAT checksums raise
    or lower confidence: a failed one keeps the value, lowers its confidence and adds a note.
-4. Parties. The supplier is what a seller label names, or the letterhead, or the company in
-   the legal footer or beside the supplier's VAT id (evidence adds up); the buyer is what a
-   buyer label names, or the first line of the address block.
+4. Parties. The supplier is what a seller label ("Verkäufer", "Sold by") names, else the
+   letterhead, a company (a name ending in a legal form) or the legal footer's first line;
+   mentions found in several ways add up. The buyer is what a buyer label ("Bill to",
+   "Käufer") names, else the first line of the address block a window envelope shows (under
+   the sender's one-line return address, or the lower of two blocks).
 
 An e-invoice's embedded XML (Factur-X, ZUGFeRD, XRechnung) is read by `docintel.facturx`
 instead, into the same `InvoiceResult`.

@@ -13,8 +13,8 @@ and micro-averaged. Ground truth comes from both invoice folders:
   Services, Inc." on AWS's), so scoring it as the buyer would reward returning the supplier
   twice. Orlen has no PDF and is skipped.
 
-Run `python -m formcase.docintel.scoring` for the text-layer path, `--scan` for the scan path
-(pages rendered to 150 dpi JPEGs, read by OCR).
+Run `python -m formcase.docintel.scoring` for the text-layer path, `--scan [--dpi 200]` for
+the scan path (pages rendered to 150 dpi JPEGs by default, read by OCR).
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ def _scan(pdf: Path, dpi: int = 150) -> list[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--scan", action="store_true", help="OCR of 150 dpi JPEG renderings")
+    parser.add_argument("--scan", action="store_true", help="OCR of JPEG renderings")
+    parser.add_argument("--dpi", type=int, default=150, help="the scan path's resolution")
     parser.add_argument("--root", type=Path, default=None, help="the docintel-dev folder")
     parser.add_argument("--quiet", action="store_true", help="no list of misses")
     args = parser.parse_args(argv)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     def predict(truth: GroundTruth) -> dict[str, object]:
         if args.scan:
             pages: list[layout.Page] = []
-            for number, jpeg in enumerate(_scan(truth.pdf), start=1):
+            for number, jpeg in enumerate(_scan(truth.pdf, args.dpi), start=1):
                 for page in text.read(jpeg, "image/jpeg").pages:
                     page.number = number
                     pages.append(page)
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         return field_values(invoice.extract_invoice(document))
 
     result = score(load_dev_set(args.root), predict)
-    print(f"{'scan (OCR)' if args.scan else 'text layer'}: {result.micro:.1%}")
+    path = f"scan (OCR of {args.dpi} dpi JPEGs)" if args.scan else "text layer"
+    print(f"{path}: {result.micro:.1%}")
     print(result.report(misses=not args.quiet))
     return 0
 
