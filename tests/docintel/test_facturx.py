@@ -126,6 +126,54 @@ ZUGFERD_1 = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+UBL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ubl:Invoice xmlns:ubl="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+    xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+    xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:CustomizationID
+    >urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0</cbc:CustomizationID>
+  <cbc:ID>XR-2024-77</cbc:ID>
+  <cbc:IssueDate>2024-05-02</cbc:IssueDate>
+  <cbc:DueDate>2024-06-01</cbc:DueDate>
+  <cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>
+  <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
+  <cac:AccountingSupplierParty><cac:Party>
+    <cac:PartyName><cbc:Name>Muster</cbc:Name></cac:PartyName>
+    <cac:PartyTaxScheme>
+      <cbc:CompanyID>DE136695976</cbc:CompanyID>
+      <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>
+    </cac:PartyTaxScheme>
+    <cac:PartyLegalEntity>
+      <cbc:RegistrationName>Muster GmbH</cbc:RegistrationName>
+    </cac:PartyLegalEntity>
+  </cac:Party></cac:AccountingSupplierParty>
+  <cac:AccountingCustomerParty><cac:Party>
+    <cac:PartyLegalEntity>
+      <cbc:RegistrationName>Stadt Beispiel</cbc:RegistrationName>
+    </cac:PartyLegalEntity>
+  </cac:Party></cac:AccountingCustomerParty>
+  <cac:PaymentMeans>
+    <cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>
+    <cac:PayeeFinancialAccount><cbc:ID>DE02120300000000202051</cbc:ID></cac:PayeeFinancialAccount>
+  </cac:PaymentMeans>
+  <cac:TaxTotal><cbc:TaxAmount currencyID="EUR">19.00</cbc:TaxAmount></cac:TaxTotal>
+  <cac:LegalMonetaryTotal>
+    <cbc:LineExtensionAmount currencyID="EUR">100.00</cbc:LineExtensionAmount>
+    <cbc:TaxExclusiveAmount currencyID="EUR">100.00</cbc:TaxExclusiveAmount>
+    <cbc:TaxInclusiveAmount currencyID="EUR">119.00</cbc:TaxInclusiveAmount>
+    <cbc:PayableAmount currencyID="EUR">119.00</cbc:PayableAmount>
+  </cac:LegalMonetaryTotal>
+  <cac:InvoiceLine>
+    <cbc:ID>1</cbc:ID>
+    <cbc:InvoicedQuantity unitCode="C62">4</cbc:InvoicedQuantity>
+    <cbc:LineExtensionAmount currencyID="EUR">100.00</cbc:LineExtensionAmount>
+    <cac:Item><cbc:Name>Beratung</cbc:Name></cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="EUR">25.00</cbc:PriceAmount></cac:Price>
+  </cac:InvoiceLine>
+</ubl:Invoice>
+"""
+
+
 def pdf_with(
     files: dict[str, bytes], *, af: bool = True, names_tree: bool = True, base: bytes | None = None
 ) -> bytes:
@@ -217,6 +265,31 @@ def test_the_xml_is_found_by_af_alone_and_by_content_under_any_name() -> None:
     # of several files, the one the standard names
     both = facturx.read(pdf_with({"a-copy.xml": ZUGFERD_1, "factur-x.xml": CII}))
     assert both is not None and both.embedded_file == "factur-x.xml"
+
+
+def test_an_xrechnung_in_ubl_syntax() -> None:
+    result = facturx.read(pdf_with({"xrechnung.xml": UBL}))
+    assert result is not None
+    assert result.embedded_file == "xrechnung.xml"
+    assert result.profile is not None and "xrechnung" in result.profile
+    assert {key: found.value for key, found in result.fields.items()} == {
+        "invoice_number": "XR-2024-77",
+        "issue_date": "2024-05-02",
+        "due_date": "2024-06-01",
+        "currency": "EUR",
+        "total_amount": "119.00",
+        "net_amount": "100.00",
+        "tax_amount": "19.00",
+        "amount_due": "119.00",
+        "supplier_name": "Muster GmbH",  # the registered name over the trading name
+        "supplier_vat_number": "DE136695976",
+        "iban": "DE02120300000000202051",
+        "buyer_name": "Stadt Beispiel",
+        "lines": [
+            {"description": "Beratung", "quantity": "4", "unit_price": "25.00", "amount": "100.00"}
+        ],
+    }
+    assert result.is_valid
 
 
 def test_pdfs_without_an_e_invoice() -> None:

@@ -1,7 +1,8 @@
 """E-invoices: the structured invoice a PDF carries as an attached XML file.
 
 Factur-X, ZUGFeRD (1 and 2) and XRechnung in its CII syntax embed a UN/CEFACT Cross Industry
-Invoice (`CrossIndustryInvoice`, ZUGFeRD 1's `CrossIndustryDocument`) in the PDF, listed in
+Invoice (`CrossIndustryInvoice`, ZUGFeRD 1's `CrossIndustryDocument`; an XRechnung in UBL
+syntax is read too) in the PDF, listed in
 the document's EmbeddedFiles name tree and, for PDF/A-3, in the catalog's /AF array. That XML
 is what the issuer's invoicing software wrote, so when it is there the fields are read from it
 (source "embedded_xml", confidence high) instead of from the page. It is parsed with defusedxml
@@ -103,7 +104,7 @@ def embedded_files(pdf_bytes: bytes) -> Iterator[tuple[str, bytes]]:
 
 def find_embedded_xml(pdf_bytes: bytes) -> tuple[str, Element] | None:
     """The PDF's e-invoice XML as (file name, root element): a file of a standard name
-    first, else any XML file whose root is a Cross Industry Invoice."""
+    first, else any XML file whose root is a Cross Industry Invoice (or a UBL invoice)."""
     files = sorted(
         embedded_files(pdf_bytes),
         key=lambda item: (item[0].lower() not in KNOWN_NAMES, item[0].lower()),
@@ -124,12 +125,17 @@ def _is_cii(root: Element) -> bool:
     return name in ROOTS or (name == "Invoice" and "uncefact" in root.tag)
 
 
+def _is_ubl(root: Element) -> bool:
+    """An OASIS UBL Invoice or CreditNote (XRechnung's other syntax, Peppol BIS)."""
+    return _local(root.tag) in ("Invoice", "CreditNote") and "oasis" in root.tag
+
+
 def _parse(xml: bytes) -> Element:
     try:
         root: Element = fromstring(xml)
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise FacturXError(f"the XML does not parse: {exc}") from None
-    if not _is_cii(root):
+    if not (_is_cii(root) or _is_ubl(root)):
         raise FacturXError(f"the XML is a {_local(root.tag)}, not a Cross Industry Invoice")
     return root
 
@@ -291,6 +297,17 @@ def parse_cii(xml: bytes | Element, file_name: str | None = None) -> InvoiceResu
         "buyer_name": _text(_child(buyer, "Name")),
         "lines": _line_items(transaction) or None,
     }
+    type_code = _text(_child(document, "TypeCode")) or "380"
+    profile = _text(_first(context, "ID")) if context is not None else None
+    return _result(found, type_code, profile, file_name)
+
+
+def _result(
+    found: dict[str, str | list[LineItem] | None],
+    type_code: str,
+    profile: str | None,
+    file_name: str | None,
+) -> InvoiceResult:
     where = f"the embedded {file_name}" if file_name else "the e-invoice XML"
     fields: dict[str, FieldResult] = {}
     for key in FIELDS:
@@ -303,8 +320,6 @@ def parse_cii(xml: bytes | Element, file_name: str | None = None) -> InvoiceResu
             source="embedded_xml",
         )
     _checks(fields)
-    type_code = _text(_child(document, "TypeCode")) or "380"
-    profile = _text(_first(context, "ID")) if context is not None else None
     result = InvoiceResult(
         fields=fields,
         document_type=DOCUMENT_TYPES.get(type_code, "invoice"),
@@ -316,6 +331,82 @@ def parse_cii(xml: bytes | Element, file_name: str | None = None) -> InvoiceResu
         profile=profile,
     )
     return validate(result)
+
+
+def parse_ubl(xml: bytes | Element, file_name: str | None = None) -> InvoiceResult:
+    """An `InvoiceResult` from an OASIS UBL 2 Invoice or CreditNote (XRechnung UBL, Peppol
+    BIS Billing). Raises `FacturXError` for XML that is not one."""
+    root = xml if isinstance(xml, Element) else _parse(xml)
+    if not _is_ubl(root):
+        raise FacturXError(f"the XML is a {_local(root.tag)}, not a UBL invoice")
+    currency = _text(_child(root, "DocumentCurrencyCode"))
+    supplier = _first(_child(root, "AccountingSupplierParty"), "Party")
+    customer = _first(_child(root, "AccountingCustomerParty"), "Party")
+    totals = _child(root, "LegalMonetaryTotal")
+    tax_totals = [child for child in root if _local(child.tag) == "TaxTotal"]
+    tax = None
+    for tax_total in tax_totals:
+        amount = _child(tax_total, "TaxAmount")
+        if amount is not None and (currency is None or amount.get("currencyID") == currency):
+            tax = _amount(amount)
+            break
+    found: dict[str, str | list[LineItem] | None] = {
+        "invoice_number": _text(_child(root, "ID")),
+        "issue_date": _date(_child(root, "IssueDate")),
+        "due_date": _date(_child(root, "DueDate"))
+        or _date(_first(_child(root, "PaymentTerms"), "PaymentDueDate")),
+        "currency": currency,
+        "total_amount": _amount(_child(totals, "TaxInclusiveAmount")),
+        "net_amount": _amount(_child(totals, "TaxExclusiveAmount")),
+        "tax_amount": tax,
+        "amount_due": _amount(_child(totals, "PayableAmount")),
+        "supplier_name": _party_name(supplier),
+        "supplier_vat_number": _ubl_vat_id(supplier),
+        "iban": _text(_child(_first(root, "PayeeFinancialAccount"), "ID")),
+        "buyer_name": _party_name(customer),
+        "lines": _ubl_lines(root) or None,
+    }
+    type_code = _text(_child(root, "InvoiceTypeCode", "CreditNoteTypeCode"))
+    if type_code is None:
+        type_code = "381" if _local(root.tag) == "CreditNote" else "380"
+    return _result(found, type_code, _text(_child(root, "CustomizationID")), file_name)
+
+
+def _party_name(party: Element | None) -> str | None:
+    legal = _text(_child(_child(party, "PartyLegalEntity"), "RegistrationName"))
+    return legal or _text(_child(_child(party, "PartyName"), "Name"))
+
+
+def _ubl_vat_id(party: Element | None) -> str | None:
+    for scheme in party if party is not None else []:
+        if _local(scheme.tag) != "PartyTaxScheme":
+            continue
+        if _text(_first(_child(scheme, "TaxScheme"), "ID")) in (None, "VAT"):
+            return _text(_child(scheme, "CompanyID"))
+    return None
+
+
+def _ubl_lines(root: Element) -> list[LineItem]:
+    items: list[LineItem] = []
+    for line in root:
+        if _local(line.tag) not in ("InvoiceLine", "CreditNoteLine"):
+            continue
+        price = _text(_child(_child(line, "Price"), "PriceAmount"))
+        items.append(
+            {
+                "description": _text(_child(_child(line, "Item"), "Name")),
+                "quantity": _quantity(_text(_child(line, "InvoicedQuantity", "CreditedQuantity"))),
+                "unit_price": values.format_price(Decimal(price)) if price else None,
+                "amount": _amount(_child(line, "LineExtensionAmount")),
+            }
+        )
+    return items
+
+
+def parse_xml(xml: bytes | Element, file_name: str | None = None) -> InvoiceResult:
+    """An e-invoice in either syntax: CII (Factur-X, ZUGFeRD, XRechnung CII) or UBL."""
+    root = xml if isinstance(xml, Element) else _parse(xml)
+    return parse_ubl(root, file_name) if _is_ubl(root) else parse_cii(root, file_name)
 
 
 def _checks(fields: dict[str, FieldResult]) -> None:
@@ -347,7 +438,7 @@ def read(pdf_bytes: bytes) -> InvoiceResult | None:
         return None
     name, root = embedded
     try:
-        return parse_cii(root, name)
+        return parse_xml(root, name)
     except FacturXError:
         return None
 
