@@ -84,6 +84,12 @@ TARGETS = {
 Attachment = tuple[str, bytes, str]  # name, content, media type
 
 
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -420,6 +426,11 @@ def run_invoices(
             "bytes": sum(len(content) for _n, content, _k in files),
             **job.summary(),
             "fields": {key: found.get(key) for key in scoring.FIELDS},
+            "confidence": {
+                item["key"]: [item.get("confidence"), *item.get("notes", [])]
+                for item in (job.results or {}).get("fields") or []
+                if item.get("value") is not None and item["key"] != "lines"
+            },
             "misses": [{"field": m.field, "expected": m.expected, "got": m.got} for m in misses],
         }
         if job.status == "completed" and row["source"] != expected_source:
@@ -780,6 +791,9 @@ def main() -> None:
         "memory_bytes": psutil.virtual_memory().total,
         "load_average_before": os.getloadavg(),
         "database": "SQLite (fresh data dir)",
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        # others' uncommitted changes to the code measured, if any
+        "git_uncommitted": git("status", "--short", "--", "src/formcase/docintel").splitlines(),
         "docintel_processes": os.environ.get("FORMCASE_DOCINTEL_PROCESSES", "1 (default)"),
         "dpi": args.dpi,
         "jpeg_quality": 85,
@@ -866,6 +880,14 @@ def main() -> None:
         f"{record['memory_bytes'] / 2**30:.0f} GiB; load average before "
         f"{record['load_average_before'][0]:.1f}, after {record['load_average_after'][0]:.1f}; "
         f"SQLite; scans at {args.dpi} dpi JPEG; {record['elapsed_seconds']:.0f} s in all"
+    )
+    print(
+        f"code: {record['git_head']}"
+        + (
+            f" with uncommitted src/formcase/docintel changes: {record['git_uncommitted']}"
+            if record["git_uncommitted"]
+            else ""
+        )
     )
     for note in notes:
         print(f"\n{note}")
