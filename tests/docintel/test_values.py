@@ -97,6 +97,7 @@ def test_every_date_of_a_range_with_its_span() -> None:
         ("17808,00", "de", "17808.00"),
         ("3.441.812 Euros", "fr", "3441812"),
         ("(35,13 €)", "de", "35.13"),  # parentheses set off an aside, not a credit
+        ("1.234.56 €", "de", "1234.56"),  # OCR read the decimal comma as a dot
     ],
 )
 def test_amounts(text: str, language: str | None, expected: str) -> None:

@@ -275,13 +275,16 @@ _AMOUNT = re.compile(
 
 def _interpret(raw: str, language: str | None) -> tuple[Decimal, int] | None:
     """A written number → (value, decimals written), deciding which separator is the decimal
-    one: the last of two kinds; one kind repeated groups thousands; a single separator
-    before exactly three digits is the language's (comma languages group with dots)."""
+    one: the last of two kinds; one kind repeated groups thousands, unless its last group is
+    not three digits (OCR read "1.234,56" as "1.234.56"); a single separator before exactly
+    three digits is the language's (comma languages group with dots)."""
     number = re.sub(r"[\s'’\u00a0\u202f]", "", raw)  # noqa: RUF001
     dots, commas = number.count("."), number.count(",")
     decimal_sep: str | None = None
     if dots and commas:
         decimal_sep = "." if number.rfind(".") > number.rfind(",") else ","
+    elif dots + commas > 1 and len(re.split(r"[.,]", number)[-1]) != 3:
+        decimal_sep = number[-len(re.split(r"[.,]", number)[-1]) - 1]  # OCR's "1.234.56"
     elif dots + commas == 1:
         sep = "." if dots else ","
         integer, fraction = number.split(sep)
