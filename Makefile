@@ -8,7 +8,7 @@ FORMCASE := $(VENV)/bin/formcase
 # Debian packages formcase needs to run (WeasyPrint's text layout and fonts, for PDFs), the
 # tests need besides (a browser for the fill page, pdftotext and pdfsig with NSS tools to
 # read and check PDFs) and the benchmarks need.
-APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-nld tesseract-ocr-deu
 APT_TEST := chromium poppler-utils libnss3-tools
 APT_BENCH := wrk qpdf curl
 export FORMCASE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test

@@ -7,7 +7,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     )
     docintel_max_pages: int = Field(
         default=20, ge=1, description="pages a document-intelligence job may have in all"
+    )
+    docintel_ocr_engine: Literal["rapidocr", "tesseract"] = Field(
+        default="rapidocr",
+        description="OCR of scans and photos: rapidocr (its wheel's models) or Debian's tesseract",
     )
     bench_floor: bool = Field(default=False, description="serve /bench/floor for bench/forms.py")
 

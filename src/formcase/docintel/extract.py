@@ -8,7 +8,7 @@ the worker's own process never load OCR models."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Request:
     fields: list[dict[str, Any]] | None  # [{key, name, type, hint}]
     language: str | None
     max_pages: int
+    ocr_engine: Literal["rapidocr", "tesseract"] = "rapidocr"  # FORMCASE_DOCINTEL_OCR_ENGINE
 
 
 class Unreadable(Exception):
@@ -37,19 +38,22 @@ def run(files: list[File], request: Request) -> dict[str, Any]:
     from formcase.docintel import text
 
     try:
-        if request.template == "invoice":
-            from formcase.docintel import invoice_template
+        # the templates' own reads take the job's OCR engine from here
+        with text.using_ocr_engine(request.ocr_engine):
+            if request.template == "invoice":
+                from formcase.docintel import invoice_template
 
-            return invoice_template.extract(files, request)
-        if request.template == "id_document":
-            from formcase.docintel import identity
+                return invoice_template.extract(files, request)
+            if request.template == "id_document":
+                from formcase.docintel import identity
 
-            return identity.extract(files, request)
-        from formcase.docintel import custom
+                return identity.extract(files, request)
+            from formcase.docintel import custom
 
-        documents = [
-            text.read(file.content, file.media_type, max_pages=request.max_pages) for file in files
-        ]
-        return custom.extract(documents, request.fields or [], request.language)
+            documents = [
+                text.read(file.content, file.media_type, max_pages=request.max_pages)
+                for file in files
+            ]
+            return custom.extract(documents, request.fields or [], request.language)
     except text.UnreadableDocument as exc:
         raise Unreadable(exc.message) from None

@@ -79,6 +79,7 @@ async def run(context: JobContext, payload: dict[str, Any]) -> None:
             fields=job.fields,
             language=job.language,
             max_pages=settings.docintel_max_pages,
+            ocr_engine=settings.docintel_ocr_engine,
         )
         ids = [uuid.UUID(item["id"]) for item in job.attachments]
         types = [item["type"] for item in job.attachments]

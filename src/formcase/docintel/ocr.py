@@ -19,6 +19,10 @@ How a page is read:
    classifier's answer reads worse than the alternative (it is unsure on some fonts), the
    more legible reading wins.
 Most pages are upright and straight, and are read once.
+
+The turn and the skew found are taken out by `straighten`, which the tesseract engine
+(docintel.tesseract, FORMCASE_DOCINTEL_OCR_ENGINE=tesseract) uses too, with the skew of its
+own lines (`line_skew`) and its own orientation detection.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from formcase.docintel.layout import Box, Word
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
+
+    from formcase.docintel.text import OcrEngine
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -114,9 +120,14 @@ def recognise(image: Pixels | Image.Image) -> list[Word]:
     return read_image(image).words
 
 
-def read_image(image: Pixels | Image.Image) -> Reading:
-    """OCR of a photo or a rendered page (RGB or grey), turned upright and deskewed first."""
+def read_image(image: Pixels | Image.Image, ocr_engine: OcrEngine = "rapidocr") -> Reading:
+    """OCR of a photo or a rendered page (RGB or grey), turned upright and deskewed first, by
+    rapidocr or (`ocr_engine="tesseract"`) by Debian's tesseract (docintel.tesseract)."""
     bgr = to_bgr(image)
+    if ocr_engine == "tesseract":
+        from formcase.docintel import tesseract
+
+        return tesseract.read_image(bgr)
     first = _run(bgr)
     if not first.txts:
         height, width = bgr.shape[:2]
@@ -124,19 +135,19 @@ def read_image(image: Pixels | Image.Image) -> Reading:
 
     quads = [np.asarray(quad, dtype=np.float32) for quad in first.boxes]
     turn = _quarter_turn(bgr, quads)
-    skew = _skew(quads)
+    skew = line_skew(quads)
     if abs(skew) < MIN_SKEW_DEGREES:
         skew = 0.0
     if turn == 0 and not skew:
         return _reading(first, bgr, 0, 0.0)
 
-    upright = _straighten(bgr, turn, skew)
+    upright = straighten(bgr, turn, skew)
     second = _run(upright)
     if turn in (90, 270) and _legible(second) < _legible(first):
         # Perhaps the classifier took the sideways page the wrong way round: the other quarter
         # turn is read too, and the more legible of the two kept.
         other = (turn + 180) % 360
-        other_upright = _straighten(bgr, other, skew)
+        other_upright = straighten(bgr, other, skew)
         third = _run(other_upright)
         if _legible(third) > _legible(second):
             turn, upright, second = other, other_upright, third
@@ -146,11 +157,11 @@ def read_image(image: Pixels | Image.Image) -> Reading:
     # classifier is unsure on some fonts), only the skew is taken out.
     if not skew:
         return _reading(first, bgr, 0, 0.0)
-    straight = _straighten(bgr, 0, skew)
+    straight = straighten(bgr, 0, skew)
     return _reading(_run(straight), straight, 0, skew)
 
 
-def _straighten(bgr: Pixels, turn: int, skew: float) -> Pixels:
+def straighten(bgr: Pixels, turn: int, skew: float) -> Pixels:
     turned = _turn(bgr, turn)
     return _rotate(turned, skew) if skew else turned
 
@@ -297,7 +308,7 @@ def _crop(bgr: Pixels, quad: npt.NDArray[np.float32]) -> Pixels | None:
     return np.asarray(crop, dtype=np.uint8)
 
 
-def _skew(quads: list[npt.NDArray[np.float32]]) -> float:
+def line_skew(quads: list[npt.NDArray[np.float32]]) -> float:
     """The length-weighted median angle of the text lines against the nearest axis, degrees
     (positive: the lines go down to the right)."""
     angles = []

@@ -8,6 +8,9 @@ Boxes are fractions of the page as a viewer shows it (a PDF's /Rotate and a phot
 orientation applied), turned further when the text itself lies on its side: `Page.rotation`
 is that further turn.
 
+OCR is rapidocr's unless the engine is tesseract: `read(..., ocr_engine=…)`, or for every read
+within `using_ocr_engine(…)` (the pool process reading a job sets the job's engine there).
+
 pdfium is not thread-safe and the API inspects uploads in worker threads: every pdfium call
 of this module holds one process-wide lock (OCR, the slow part, runs outside it).
 """
@@ -21,6 +24,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +36,8 @@ from formcase.docintel.layout import Box, Document, Page, Word
 
 if TYPE_CHECKING:
     from formcase.docintel.ocr import Pixels, Reading
+
+OcrEngine = Literal["rapidocr", "tesseract"]
 
 PDF = "application/pdf"
 IMAGE_TYPES = frozenset(
@@ -57,6 +63,17 @@ SCAN_TEXT_CHARS = 100
 MAX_GARBLED_SHARE = 0.3
 
 _pdfium_lock = threading.RLock()
+_ocr_engine: ContextVar[OcrEngine] = ContextVar("ocr_engine", default="rapidocr")
+
+
+@contextmanager
+def using_ocr_engine(ocr_engine: OcrEngine) -> Iterator[None]:
+    """Reads within use this OCR engine unless they name one."""
+    token = _ocr_engine.set(ocr_engine)
+    try:
+        yield
+    finally:
+        _ocr_engine.reset(token)
 
 
 class UnreadableDocument(Exception):
@@ -82,14 +99,23 @@ def inspect(data: bytes, media_type: str, max_pages: int) -> int:
     return count
 
 
-def read(data: bytes, media_type: str, *, ocr: bool | None = None, max_pages: int = 20) -> Document:
+def read(
+    data: bytes,
+    media_type: str,
+    *,
+    ocr: bool | None = None,
+    max_pages: int = 20,
+    ocr_engine: OcrEngine | None = None,
+) -> Document:
     """The document's pages of words. A PDF page is read from its text layer; one whose text
     layer is empty, nearly so or garbled is rendered at 200 dpi and OCR'd. `ocr=True` OCRs
-    every page (the scan path), `ocr=False` never does. Images are always OCR'd."""
+    every page (the scan path), `ocr=False` never does. Images are always OCR'd, by
+    `ocr_engine` (default: the one `using_ocr_engine` set, else rapidocr)."""
+    engine = ocr_engine or _ocr_engine.get()
     kind = _kind(data, media_type)
     if kind == "pdf":
-        return Document(_read_pdf(data, ocr, max_pages))
-    return Document(_read_image(data, max_pages))
+        return Document(_read_pdf(data, ocr, max_pages, engine))
+    return Document(_read_image(data, max_pages, engine))
 
 
 # --- type and page checks --------------------------------------------------------------------
@@ -200,7 +226,7 @@ def _frames(image: Image.Image) -> int:
 # --- images -------------------------------------------------------------------------------
 
 
-def _read_image(data: bytes, max_pages: int) -> list[Page]:
+def _read_image(data: bytes, max_pages: int, ocr_engine: OcrEngine) -> list[Page]:
     from formcase.docintel import ocr
 
     pages = []
@@ -213,7 +239,7 @@ def _read_image(data: bytes, max_pages: int) -> list[Page]:
                 pixels, full_size = _decoded(image)
             except (OSError, ValueError, SyntaxError):
                 raise UnreadableDocument("is a damaged image: it could not be decoded") from None
-            reading = ocr.read_image(pixels)
+            reading = ocr.read_image(pixels, ocr_engine)
             pages.append(
                 _ocr_page(index + 1, full_size, reading, ocr.sharpness(pixels), pixel_units=True)
             )
@@ -284,7 +310,7 @@ def _ocr_page(
 # --- PDFs -----------------------------------------------------------------------------------
 
 
-def _read_pdf(data: bytes, ocr: bool | None, max_pages: int) -> list[Page]:
+def _read_pdf(data: bytes, ocr: bool | None, max_pages: int, ocr_engine: OcrEngine) -> list[Page]:
     pages: list[Page] = []
     with _pdf(data) as pdf:
         with _pdfium_lock:
@@ -305,7 +331,7 @@ def _read_pdf(data: bytes, ocr: bool | None, max_pages: int) -> list[Page]:
             if pixels is not None:
                 from formcase.docintel import ocr as engine
 
-                reading = engine.read_image(pixels)
+                reading = engine.read_image(pixels, ocr_engine)
                 sharpness = engine.sharpness(pixels)
                 pages.append(_ocr_page(index + 1, size, reading, sharpness, pixel_units=False))
                 continue
