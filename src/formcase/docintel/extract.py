@@ -7,6 +7,9 @@ the worker's own process never load OCR models."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +27,19 @@ class Request:
     language: str | None
     max_pages: int
     ocr_engine: Literal["rapidocr", "tesseract"] = "rapidocr"  # FORMCASE_DOCINTEL_OCR_ENGINE
+
+
+def watch_parent(parent: int) -> None:
+    """Run in each reading process as it starts: end it when the worker that started it is
+    gone. A pool's process holds both ends of its task queue, so it never sees the queue close
+    when the worker is killed (SIGKILL, OOM): it would wait, holding its memory, forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="formcase-watch-parent", daemon=True).start()
 
 
 class Unreadable(Exception):

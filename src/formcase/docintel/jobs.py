@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,6 +47,8 @@ def _executor(settings: Settings) -> ProcessPoolExecutor:
             max_workers=settings.docintel_processes,
             mp_context=multiprocessing.get_context("spawn"),
             max_tasks_per_child=JOBS_PER_PROCESS,
+            initializer=extract.watch_parent,
+            initargs=(os.getpid(),),
         )
     return _pool
 
