@@ -32,6 +32,7 @@ sampled every 0.2 s. Jobs are not retried (FORMCASE_JOB_MAX_ATTEMPTS=1): a job t
 is reported as failed instead of being retried with back-off.
 
     .venv/bin/python bench/docintel.py [--only text|scan|mrz] [--limit N] [--dpi 170]
+                                       [--ocr-engine rapidocr|tesseract]
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ class Memory:
 class Formcase:
     """`formcase serve --no-worker` and one `formcase worker` on a fresh SQLite data dir."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, ocr_engine: str) -> None:
         self.data_dir = data_dir
         self.env = {
             **os.environ,
@@ -164,6 +165,7 @@ class Formcase:
             "FORMCASE_RATE_LIMIT_CLIENT": "100000000/hour",
             # A job that raises fails at once (with the reason) rather than being retried.
             "FORMCASE_JOB_MAX_ATTEMPTS": "1",
+            "FORMCASE_DOCINTEL_OCR_ENGINE": ocr_engine,
         }
         for name in ("FORMCASE_DATABASE_URL", "FORMCASE_STORAGE_URL"):
             self.env.pop(name, None)
@@ -338,6 +340,7 @@ def missing(*names: str) -> list[str]:
 # --- floors: the same reading in this process, without API, queue, storage or pool -----------
 
 
+OCR_ENGINE = {"name": "rapidocr"}  # --ocr-engine, for the worker and the floors alike
 CPU_FLOOR: dict[str, float] = {}  # CPU seconds of the last floor_read (this process, all threads)
 
 
@@ -347,7 +350,7 @@ def floor_read(files: list[Attachment]) -> float:
 
     started, cpu = time.perf_counter(), time.process_time()
     for _name, content, kind in files:
-        text.read(content, kind)
+        text.read(content, kind, ocr_engine=OCR_ENGINE["name"])  # type: ignore[arg-type]
     CPU_FLOOR["read"] = time.process_time() - cpu
     return time.perf_counter() - started
 
@@ -355,7 +358,13 @@ def floor_read(files: list[Attachment]) -> float:
 def floor_extract(files: list[Attachment], template: str) -> float:
     from formcase.docintel import extract
 
-    request = extract.Request(template=template, fields=None, language=None, max_pages=20)
+    request = extract.Request(
+        template=template,
+        fields=None,
+        language=None,
+        max_pages=20,
+        ocr_engine=OCR_ENGINE["name"],  # type: ignore[arg-type]
+    )
     started = time.perf_counter()
     extract.run([extract.File(content, kind) for _name, content, kind in files], request)
     return time.perf_counter() - started
@@ -444,7 +453,7 @@ def run_invoices(
             + (f" ({job.error})" if job.error else "")
         )
     result.cpu_seconds = memory.cpu_seconds() - cpu
-    memory.enter("idle")
+    memory.enter(f"after {name}")
     return result
 
 
@@ -640,7 +649,7 @@ def run_mrz(api: API, memory: Memory, limit: int | None, warm_up: bool) -> dict[
             + (f" ({job.error})" if job.error else "")
         )
     cpu_seconds = memory.cpu_seconds() - cpu
-    memory.enter("idle")
+    memory.enter("after mrz")
     progress("floor: text.read (OCR) of the MRZ images in this process")
     floor_read(image_attachment(images[0]))  # models, first use
     for row, path in zip(rows, images, strict=True):
@@ -750,9 +759,9 @@ def mib(value: float) -> str:
 
 
 @contextlib.contextmanager
-def formcase_running() -> Iterator[tuple[Formcase, API, Memory]]:
+def formcase_running(ocr_engine: str) -> Iterator[tuple[Formcase, API, Memory]]:
     with tempfile.TemporaryDirectory(prefix="formcase-bench-docintel-") as folder:
-        formcase = Formcase(Path(folder))
+        formcase = Formcase(Path(folder), ocr_engine)
         memory: Memory | None = None
         try:
             base, token = formcase.start()
@@ -769,6 +778,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["text", "scan", "mrz"], help="one part only")
     parser.add_argument("--limit", type=int, help="the first N documents (and images) only")
     parser.add_argument("--dpi", type=int, default=170, help="scan path rendering (150-200)")
+    parser.add_argument(
+        "--ocr-engine",
+        choices=["rapidocr", "tesseract"],
+        default="rapidocr",
+        help="FORMCASE_DOCINTEL_OCR_ENGINE of the worker, and the floors' engine",
+    )
     args = parser.parse_args()
     parts = [args.only] if args.only else ["text", "scan", "mrz"]
 
@@ -796,6 +811,7 @@ def main() -> None:
         "git_uncommitted": git("status", "--short", "--", "src/formcase/docintel").splitlines(),
         "docintel_processes": os.environ.get("FORMCASE_DOCINTEL_PROCESSES", "1 (default)"),
         "dpi": args.dpi,
+        "ocr_engine": args.ocr_engine,
         "jpeg_quality": 85,
         "parts": parts,
         "limit": args.limit,
@@ -807,7 +823,8 @@ def main() -> None:
     notes: list[str] = []
 
     started = time.monotonic()
-    with formcase_running() as (_formcase, api, memory):
+    OCR_ENGINE["name"] = args.ocr_engine
+    with formcase_running(args.ocr_engine) as (_formcase, api, memory):
         memory.enter("warm-up")
         if {"text", "scan"} & set(parts) and invoice_missing:
             notes.append(
@@ -879,7 +896,8 @@ def main() -> None:
         f"\n{record['date']} — {record['machine']}, {record['cores']} cores, "
         f"{record['memory_bytes'] / 2**30:.0f} GiB; load average before "
         f"{record['load_average_before'][0]:.1f}, after {record['load_average_after'][0]:.1f}; "
-        f"SQLite; scans at {args.dpi} dpi JPEG; {record['elapsed_seconds']:.0f} s in all"
+        f"SQLite; OCR {args.ocr_engine}; scans at {args.dpi} dpi JPEG; "
+        f"{record['elapsed_seconds']:.0f} s in all"
     )
     print(
         f"code: {record['git_head']}"
