@@ -29,9 +29,10 @@ measured in this process on the same bytes while the worker is idle: `text.read`
 the text layer, or OCR) and, for text-layer PDFs, `extract.run` (reading + the template).
 Memory: RSS of the worker process and all its children (the reading pool is one), summed,
 sampled every 0.2 s. Jobs are not retried (FORMCASE_JOB_MAX_ATTEMPTS=1): a job that raises
-is reported as failed instead of being retried with back-off.
+is reported as failed instead of being retried with back-off. Results: bench/results/
+docintel.json (docintel-tesseract.json with --ocr-engine tesseract).
 
-    .venv/bin/python bench/docintel.py [--only text|scan|mrz] [--limit N] [--dpi 170]
+    .venv/bin/python bench/docintel.py [--only text|scan|mrz[,…]] [--limit N] [--dpi 170]
                                        [--ocr-engine rapidocr|tesseract]
 """
 
@@ -775,7 +776,7 @@ def formcase_running(ocr_engine: str) -> Iterator[tuple[Formcase, API, Memory]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["text", "scan", "mrz"], help="one part only")
+    parser.add_argument("--only", help="text, scan or mrz (or several: scan,mrz); default all")
     parser.add_argument("--limit", type=int, help="the first N documents (and images) only")
     parser.add_argument("--dpi", type=int, default=170, help="scan path rendering (150-200)")
     parser.add_argument(
@@ -785,7 +786,9 @@ def main() -> None:
         help="FORMCASE_DOCINTEL_OCR_ENGINE of the worker, and the floors' engine",
     )
     args = parser.parse_args()
-    parts = [args.only] if args.only else ["text", "scan", "mrz"]
+    parts = args.only.split(",") if args.only else ["text", "scan", "mrz"]
+    if not set(parts) <= {"text", "scan", "mrz"}:
+        parser.error("--only takes text, scan and mrz, separated by commas")
 
     if not scoring.dev_root().is_dir():
         raise SystemExit(f"the development set is not at {scoring.dev_root()}")
@@ -1049,7 +1052,8 @@ def main() -> None:
         }
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "docintel.json").write_text(json.dumps(record, indent=2, default=str))
+    name = "docintel.json" if args.ocr_engine == "rapidocr" else f"docintel-{args.ocr_engine}.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=2, default=str))
 
 
 if __name__ == "__main__":
