@@ -46,7 +46,9 @@ def invoice_pdf(pages: int = 1) -> bytes:
     return out.getvalue()
 
 
-def as_data(content: bytes, name: str = "invoice.pdf", kind: str = "application/pdf") -> dict:
+def as_data(
+    content: bytes, name: str = "invoice.pdf", kind: str = "application/pdf"
+) -> dict[str, str]:
     return {"data": base64.b64encode(content).decode(), "name": name, "type": kind}
 
 
