@@ -267,6 +267,17 @@ def test_the_xml_is_found_by_af_alone_and_by_content_under_any_name() -> None:
     assert both is not None and both.embedded_file == "factur-x.xml"
 
 
+def test_a_ubl_due_date_under_payment_means() -> None:
+    # UBL 2.0 writers (Odoo's UBL-Invoice-2.1.xml among them) put it there
+    moved = UBL.replace(b"<cbc:DueDate>2024-06-01</cbc:DueDate>", b"").replace(
+        b"<cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>",
+        b"<cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>"
+        b"<cbc:PaymentDueDate>2024-06-15</cbc:PaymentDueDate>",
+    )
+    result = facturx.read(pdf_with({"UBL-Invoice-2.1.xml": moved}))
+    assert result is not None and result.value("due_date") == "2024-06-15"
+
+
 def test_an_xrechnung_in_ubl_syntax() -> None:
     result = facturx.read(pdf_with({"xrechnung.xml": UBL}))
     assert result is not None

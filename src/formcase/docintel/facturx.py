@@ -354,6 +354,7 @@ def parse_ubl(xml: bytes | Element, file_name: str | None = None) -> InvoiceResu
         "invoice_number": _text(_child(root, "ID")),
         "issue_date": _date(_child(root, "IssueDate")),
         "due_date": _date(_child(root, "DueDate"))
+        or _date(_first(_child(root, "PaymentMeans"), "PaymentDueDate"))  # UBL 2.0 style
         or _date(_first(_child(root, "PaymentTerms"), "PaymentDueDate")),
         "currency": currency,
         "total_amount": _amount(_child(totals, "TaxInclusiveAmount")),
