@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     docintel_max_pages: int = Field(
         default=20, ge=1, description="pages a document-intelligence job may have in all"
     )
+    docintel_max_file_bytes: int = Field(
+        default=50 * 1024**2, ge=1, description="largest file a document-intelligence job reads"
+    )
     docintel_ocr_engine: Literal["rapidocr", "tesseract"] = Field(
         default="rapidocr",
         description="OCR of scans and photos: rapidocr (its wheel's models) or Debian's tesseract",

@@ -216,6 +216,15 @@ async def test_errors_name_what_is_wrong(
     for body, status, fragments in cases:
         response = await client.post(URL, json=body, headers=tenant.headers)
         assert_error(response, status, *fragments)
+    big = invoice_pdf() + b"%" + b"0" * (50 * 1024**2)  # a comment after %%EOF: still a PDF
+    assert_error(
+        await client.post(
+            URL, json={"attachments": [as_data(big)], "fields": fields}, headers=tenant.headers
+        ),
+        413,
+        "attachments[0]",
+        "up to 52428800 bytes",
+    )
     assert_error(await client.post(f"{URL}?wait=31", json={}, headers=tenant.headers), 400, "wait")
     # nothing was stored for the refused requests
     listed = await client.get("/v1/attachments", headers=tenant.headers)

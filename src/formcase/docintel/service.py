@@ -23,6 +23,7 @@ from formcase.attachments import service as attachments
 from formcase.attachments.detect import detect_type
 from formcase.attachments.models import Attachment
 from formcase.attachments.service import UnsupportedMediaType
+from formcase.attachments.upload import PayloadTooLarge
 from formcase.auth.models import ApiToken
 from formcase.auth.principal import Principal
 from formcase.config import Settings
@@ -114,12 +115,21 @@ class _File:
     existing: Attachment | None  # None: sent as data, stored once every file passed
 
 
+def _check_size(where: str, name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise PayloadTooLarge(
+            f"Field '{where}': '{name}' is {size} bytes; document intelligence reads files of "
+            f"up to {limit} bytes (FORMCASE_DOCINTEL_MAX_FILE_BYTES)."
+        )
+
+
 async def _file(
     session: AsyncSession,
     storage: Storage,
     workspace_id: uuid.UUID,
     item: AttachmentIn,
     where: str,
+    limit: int,
 ) -> _File:
     if item.id is not None and item.data is not None:
         raise BadRequest(f"Field '{where}': give either an id or data, not both.")
@@ -127,6 +137,7 @@ async def _file(
         found = await attachments_repository.get(session, item.id)
         if found is None or found.workspace_id != workspace_id:
             raise BadRequest(f"Field '{where}.id': no attachment {item.id} in this workspace.")
+        _check_size(where, found.name, found.size, limit)  # before it is read into memory
         content = await attachments.read_bytes(storage, found)
         return _File(where, found.name, found.type, content, found)
     if item.data is None:
@@ -141,6 +152,7 @@ async def _file(
     if not content:
         raise BadRequest(f"Field '{where}.data' is empty.")
     name = attachments.check_name(item.name)
+    _check_size(where, name, len(content), limit)
     return _File(where, name, detect_type(content[:4096], name), content, None)
 
 
@@ -164,7 +176,14 @@ async def create(
     files = []
     pages = 0
     for number, item in enumerate(body.attachments):
-        file = await _file(session, storage, workspace_id, item, f"attachments[{number}]")
+        file = await _file(
+            session,
+            storage,
+            workspace_id,
+            item,
+            f"attachments[{number}]",
+            settings.docintel_max_file_bytes,
+        )
         if file.media_type not in SUPPORTED:
             raise UnsupportedMediaType(
                 f"Field '{file.where}': '{file.name}' is {file.media_type}; document "
