@@ -15,7 +15,7 @@ from formcase import __version__
 from formcase.attachments.endpoints import router as attachments_router
 from formcase.auth.cache import TokenCache
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
-from formcase.cases import tallies as case_tallies
+from formcase.cases import repository as cases_repository
 from formcase.cases.endpoints import router as cases_router
 from formcase.config import Settings
 from formcase.db.engine import Database
@@ -24,8 +24,9 @@ from formcase.docintel.endpoints import router as docintel_router
 from formcase.fill.endpoints import router as fill_router
 from formcase.fill.page import STATIC_PATH, fill_static
 from formcase.fill.page import router as fill_page_router
-from formcase.forms import service as forms
+from formcase.forms import repository as forms_repository
 from formcase.forms.endpoints import router as forms_router
+from formcase.kit import tallies
 from formcase.kit.errors import error_response, install_error_handlers
 from formcase.responses.endpoints import router as responses_router
 from formcase.signatures.endpoints import router as signatures_router
@@ -52,10 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_cache = None
         tasks = [
             asyncio.create_task(
-                forms.keep_tallies_compact(database.sessionmaker, settings.tally_compaction_seconds)
-            ),
-            asyncio.create_task(
-                case_tallies.keep_compact(database.sessionmaker, settings.tally_compaction_seconds)
+                tallies.keep_compact(
+                    database.sessionmaker,
+                    settings.tally_compaction_seconds,
+                    [forms_repository.compact_tallies, cases_repository.compact_tallies],
+                )
             ),
         ]
         app.state.worker = None

@@ -22,7 +22,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +37,7 @@ from formcase.cases.models import (
     CaseTally,
     CaseTemplate,
 )
+from formcase.kit import tallies
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
 
@@ -341,34 +341,8 @@ async def count_cases(
 
 
 async def compact_tallies(session: AsyncSession) -> None:
-    """Sum the tally rows of each key into one row. Safe while cases change concurrently
-    (as forms.repository.compact_tallies)."""
-    key = ", ".join(sorted(_TALLY_KEY))
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement, one snapshot: exactly the rows deleted are the rows summed.
-        await session.execute(
-            text(
-                f"WITH gone AS (DELETE FROM case_tallies RETURNING {key}, delta) "
-                f"INSERT INTO case_tallies ({key}, delta) "
-                f"SELECT {key}, sum(delta) FROM gone GROUP BY {key} HAVING sum(delta) <> 0"
-            )
-        )
-    else:
-        # SQLite has one writer at a time: rows up to the highest id seen are all committed.
-        last = (await session.execute(text("SELECT max(id) FROM case_tallies"))).scalar()
-        if last is None:
-            return
-        bound = {"last": last}
-        await session.execute(
-            text(
-                f"INSERT INTO case_tallies ({key}, delta) "
-                f"SELECT {key}, sum(delta) FROM case_tallies WHERE id <= :last "
-                f"GROUP BY {key} HAVING sum(delta) <> 0"
-            ),
-            bound,
-        )
-        await session.execute(text("DELETE FROM case_tallies WHERE id <= :last"), bound)
-    await session.commit()
+    """Sum each key's tally rows into one (kit.tallies)."""
+    await tallies.compact(session, "case_tallies", sorted(_TALLY_KEY))
 
 
 async def page_cases(

@@ -14,11 +14,11 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.forms.models import Form, FormTally
+from formcase.kit import tallies
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -132,33 +132,9 @@ async def tally(
 
 
 async def compact_tallies(session: AsyncSession) -> None:
-    """Sum the tally rows of each key into one row. Safe while forms change concurrently."""
-    key = "workspace_id, flow_slug, status, archived"
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement, one snapshot: exactly the rows deleted are the rows summed.
-        await session.execute(
-            text(
-                f"WITH gone AS (DELETE FROM form_tallies RETURNING {key}, delta) "
-                f"INSERT INTO form_tallies ({key}, delta) "
-                f"SELECT {key}, sum(delta) FROM gone GROUP BY {key} HAVING sum(delta) <> 0"
-            )
-        )
-    else:
-        # SQLite has one writer at a time: rows up to the highest id seen are all committed.
-        last = (await session.execute(text("SELECT max(id) FROM form_tallies"))).scalar()
-        if last is None:
-            return
-        bound = {"last": last}
-        await session.execute(
-            text(
-                f"INSERT INTO form_tallies ({key}, delta) "
-                f"SELECT {key}, sum(delta) FROM form_tallies WHERE id <= :last "
-                f"GROUP BY {key} HAVING sum(delta) <> 0"
-            ),
-            bound,
-        )
-        await session.execute(text("DELETE FROM form_tallies WHERE id <= :last"), bound)
-    await session.commit()
+    """Sum each key's tally rows into one (kit.tallies)."""
+    key = ("workspace_id", "flow_slug", "status", "archived")
+    await tallies.compact(session, "form_tallies", key)
 
 
 async def by_fill_token(session: AsyncSession, token: str, *, lock: bool = True) -> Form | None:

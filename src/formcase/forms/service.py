@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -12,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.principal import Principal
 from formcase.config import Settings
@@ -490,17 +489,3 @@ async def update(
     await outbox.publish(session, [_form_event(kind, document) for kind in kinds])
     await session.commit()
     return document
-
-
-async def keep_tallies_compact(
-    sessionmaker: async_sessionmaker[AsyncSession], interval: float
-) -> None:
-    """Every `interval` seconds, sum each tally key's rows into one (runs for the life of the
-    process; concurrent runs in several processes are safe)."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            async with sessionmaker() as session:
-                await repository.compact_tallies(session)
-        except Exception:  # a failed compaction only delays the next; never stop trying
-            log.warning("form tally compaction failed", exc_info=True)
