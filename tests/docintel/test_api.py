@@ -129,6 +129,32 @@ async def test_a_job_is_queued_then_read_by_the_worker(
     assert validation["is_valid"] is False and "Missing label" in validation["user_explanation"]
 
 
+def letter_pdf() -> bytes:
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=A4)
+    page.drawString(60, 780, "Dear customer, please find our invoice attached.")
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+async def test_pages_are_numbered_across_the_attachments(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await client.post(
+        f"{URL}?wait=30",
+        json={
+            "attachments": [as_data(letter_pdf(), "letter.pdf"), as_data(invoice_pdf())],
+            "fields": [{"name": "Invoice number"}],
+        },
+        headers=tenant.headers,
+    )
+    assert created.status_code == 200, created.text
+    [number] = created.json()["results"]["fields"]
+    assert number["value"] == "INV-2026-0042" and number["page"] == 2
+    assert created.json()["usage"]["pages"] == 2
+
+
 def encrypted_pdf() -> bytes:
     out = io.BytesIO()
     with pikepdf.open(io.BytesIO(invoice_pdf())) as pdf:

@@ -3,11 +3,13 @@ digits caught, malformed input refused; and the id_document template on dev-set 
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageFilter
 
 from formcase.docintel import identity, mrz
 from formcase.docintel.extract import File, Request
@@ -300,3 +302,14 @@ def test_the_id_document_template_on_photos() -> None:
     )
     assert nothing["fields"] == [] and nothing["validation"]["is_valid"] is False
     assert "No machine-readable zone" in nothing["validation"]["user_explanation"]
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"the development set is not at {DEV}")
+def test_a_blurred_photo_is_called_blurry() -> None:
+    out = io.BytesIO()
+    with Image.open(DEV / "tests-data" / "passport-td3.jpg") as photo:
+        photo.convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(out, "JPEG")
+    request = Request(template="id_document", fields=None, language=None, max_pages=5)
+    results = identity.extract([File(out.getvalue(), "image/jpeg")], request)
+    assert results["validation"]["is_blurry"] is True
+    assert "blurry" in results["validation"]["user_explanation"]

@@ -12,14 +12,12 @@ from typing import Any
 
 from formcase.docintel import values
 from formcase.docintel.layout import Box, Document, Line, Page, Word
+from formcase.docintel.results import confidence_of, results
 
 # A label matches a run of words when their normalised texts are this similar (OCR drops
 # and swaps letters; a text layer matches exactly).
 LABEL_MATCH = 0.8
 EXACT = 0.95
-# Variance of the Laplacian under which a photo or scan is called blurry (docintel.text
-# measures it on the page as read, scaled to ~200 dpi).
-BLURRY_BELOW = 60.0
 # Characters between a label and its value that are not the value.
 _LEADING = re.compile(
     r"^[\s:;=#.\-\u2013\u2014]*(?:(?:no|nr|n°|nº|number)\b[\s:.#]*)?", re.IGNORECASE
@@ -118,10 +116,6 @@ def parse(field_type: str, text: str, hint: str | None, language: str | None) ->
     return text
 
 
-def _confidence(score: float) -> str:
-    return "high" if score >= 0.85 else "medium" if score >= 0.6 else "low"
-
-
 def find(document: Document, field: dict[str, Any], language: str | None) -> dict[str, Any]:
     """One field's result: its value, how sure, and where it was found."""
     result: dict[str, Any] = {**field, "value": None, "confidence": None, "score": None}
@@ -156,7 +150,7 @@ def _found(
     result.update(
         value=value,
         score=round(score, 3),
-        confidence=_confidence(score),
+        confidence=confidence_of(score),
         page=page.number,
         box=box.as_list(),
     )
@@ -164,34 +158,17 @@ def _found(
 
 
 def extract(
-    documents: list[Document], fields: list[dict[str, Any]], language: str | None
+    pages: list[Page], fields: list[dict[str, Any]], language: str | None
 ) -> dict[str, Any]:
-    """The job's results for `fields[]`: each field from the first document that has it."""
-    results = []
-    for field in fields:
-        found: dict[str, Any] | None = None
-        for document in documents:
-            found = find(document, field, language or document.language)
-            if found["value"] is not None:
-                break
-        assert found is not None
-        results.append(found)
-    missing = [field["name"] for field in results if field["value"] is None]
-    pages = [page for document in documents for page in document.pages]
-    blurry = any(p.sharpness is not None and p.sharpness < BLURRY_BELOW for p in pages)
-    explanation = []
-    if missing:
-        explanation.append(f"Not found: {', '.join(missing)}.")
-    if blurry:
-        explanation.append("The image is blurry: a sharper photo would read better.")
-    ocr = sum(1 for page in pages if page.source == "ocr")
-    return {
-        "fields": results,
-        "validation": {
-            "is_valid": not missing,
-            "is_blurry": blurry,
-            "user_explanation": " ".join(explanation) or None,
-        },
-        "document_type": None,
-        "source": "ocr" if ocr > len(pages) / 2 else "text_layer",
-    }
+    """The job's results for `fields[]`, each from the first page that has it."""
+    document = Document(pages, language=language)
+    found = [find(document, field, language) for field in fields]
+    missing = [field["name"] for field in found if field["value"] is None]
+    return results(
+        found,
+        is_valid=not missing,
+        pages=pages,
+        notes=[f"Not found: {', '.join(missing)}."] if missing else [],
+        document_type=None,
+        source=document.source,
+    )

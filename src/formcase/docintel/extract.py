@@ -11,7 +11,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from formcase.docintel.layout import Page
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,25 @@ def watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="formcase-watch-parent", daemon=True).start()
 
 
+def read_pages(files: list[File], request: Request) -> list[Page]:
+    """Every page of the job's files, numbered across them (attachment 2's first page follows
+    attachment 1's last)."""
+    from formcase.docintel import text
+
+    pages: list[Page] = []
+    for file in files:
+        read = text.read(
+            file.content,
+            file.media_type,
+            max_pages=request.max_pages,
+            ocr_engine=request.ocr_engine,
+        )
+        for page in read.pages:
+            page.number = len(pages) + 1
+            pages.append(page)
+    return pages
+
+
 class Unreadable(Exception):
     """A document that cannot be read: the job fails with this message (no retry helps)."""
 
@@ -51,25 +73,13 @@ class Unreadable(Exception):
 
 
 def run(files: list[File], request: Request) -> dict[str, Any]:
-    from formcase.docintel import text
+    from formcase.docintel import custom, identity, invoice_template, text
 
     try:
-        # the templates' own reads take the job's OCR engine from here
-        with text.using_ocr_engine(request.ocr_engine):
-            if request.template == "invoice":
-                from formcase.docintel import invoice_template
-
-                return invoice_template.extract(files, request)
-            if request.template == "id_document":
-                from formcase.docintel import identity
-
-                return identity.extract(files, request)
-            from formcase.docintel import custom
-
-            documents = [
-                text.read(file.content, file.media_type, max_pages=request.max_pages)
-                for file in files
-            ]
-            return custom.extract(documents, request.fields or [], request.language)
+        if request.template == "invoice":
+            return invoice_template.extract(files, request)
+        if request.template == "id_document":
+            return identity.extract(files, request)
+        return custom.extract(read_pages(files, request), request.fields or [], request.language)
     except text.UnreadableDocument as exc:
         raise Unreadable(exc.message) from None

@@ -11,8 +11,8 @@ import difflib
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from formcase.docintel.custom import BLURRY_BELOW
-from formcase.docintel.layout import Box, Page
+from formcase.docintel.layout import Box, Document, Page
+from formcase.docintel.results import confidence_of, results
 
 if TYPE_CHECKING:
     from formcase.docintel.extract import File, Request
@@ -65,7 +65,7 @@ def _fields(zone: MRZ, page: Page) -> list[dict[str, Any]]:
             if not zone.checks[check]:
                 notes.append(f"The check digit of the {name.lower()} does not match.")
         else:  # no check digit of its own: the composite check vouches for the whole zone
-            score = 0.75 if whole else 0.5
+            score = 0.75 if whole else 0.45
         results.append(
             {
                 "key": key,
@@ -73,7 +73,7 @@ def _fields(zone: MRZ, page: Page) -> list[dict[str, Any]]:
                 "type": kind,
                 "hint": None,
                 "value": value,
-                "confidence": None if score is None else _confidence(score),
+                "confidence": None if score is None else confidence_of(score),
                 "score": score,
                 "page": page.number if value is not None else None,
                 "box": box.as_list() if box is not None and value is not None else None,
@@ -83,64 +83,49 @@ def _fields(zone: MRZ, page: Page) -> list[dict[str, Any]]:
     return results
 
 
-def _confidence(score: float) -> str:
-    return "high" if score >= 0.85 else "medium" if score >= 0.6 else "low"
-
-
 def extract(files: list[File], request: Request) -> dict[str, Any]:
-    from formcase.docintel import mrz, text
+    from formcase.docintel import extract, mrz
 
-    pages = [
-        page
-        for file in files
-        for page in text.read(file.content, file.media_type, max_pages=request.max_pages).pages
-    ]
+    pages = extract.read_pages(files, request)
+    document_source = Document(pages).source
     best: tuple[MRZ, Page] | None = None
     for page in pages:
         zone = mrz.parse([line.text for line in page.lines], today=date.today())
         if zone is not None and (best is None or zone.score > best[0].score):
             best = (zone, page)
-    sharpness = [page.sharpness for page in pages if page.sharpness is not None]
-    blurry = bool(sharpness) and max(sharpness) < BLURRY_BELOW
-    source = "ocr" if any(page.source == "ocr" for page in pages) else "text_layer"
     if best is None:
-        missing = "No machine-readable zone (the lines of < at the bottom) was found."
-        if blurry:
-            missing += " The image is blurry: a sharper photo would read better."
-        return {
-            "fields": [],
-            "validation": {"is_valid": False, "is_blurry": blurry, "user_explanation": missing},
-            "document_type": None,
-            "source": source,
-            "mrz": None,
-        }
+        return results(
+            [],
+            is_valid=False,
+            pages=pages,
+            notes=["No machine-readable zone (the lines of < at the bottom) was found."],
+            document_type=None,
+            source=document_source,
+            mrz=None,
+        )
     zone, page = best
     problems = [
         f"the {name.replace('_', ' ')} check digit does not match"
         for name, ok in zone.checks.items()
         if not ok
     ]
-    explanation = []
+    notes = []
     if problems:
-        explanation.append("The zone was read, but " + ", ".join(problems) + ".")
+        notes.append("The zone was read, but " + ", ".join(problems) + ".")
     if zone.expiry_date is not None and zone.expiry_date < date.today().isoformat():
-        explanation.append(f"The document expired on {zone.expiry_date}.")
-    if blurry:
-        explanation.append("The image is blurry: a sharper photo would read better.")
-    return {
-        "fields": _fields(zone, page),
-        "validation": {
-            "is_valid": zone.valid,
-            "is_blurry": blurry,
-            "user_explanation": " ".join(explanation) or None,
-        },
-        "document_type": DOCUMENT_TYPES.get(zone.document_type[:1], "identity_document"),
-        "source": source,
-        "mrz": {
+        notes.append(f"The document expired on {zone.expiry_date}.")
+    return results(
+        _fields(zone, page),
+        is_valid=zone.valid,
+        pages=pages,
+        notes=notes,
+        document_type=DOCUMENT_TYPES.get(zone.document_type[:1], "identity_document"),
+        source=document_source,
+        mrz={
             "format": zone.format,
             "lines": list(zone.lines),
             "checks": dict(zone.checks),
             "valid": zone.valid,
             "score": zone.score,
         },
-    }
+    )

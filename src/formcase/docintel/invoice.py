@@ -31,13 +31,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import combinations, product
-from typing import Any, Literal
+from typing import Any
 
 from formcase.docintel import labels as lb
 from formcase.docintel import values
 from formcase.docintel.layout import Box, Document, Source, Word
+from formcase.docintel.results import MEDIUM, Confidence, confidence_of
 
-Confidence = Literal["high", "medium", "low"]
 FIELDS = (
     "invoice_number",
     "issue_date",
@@ -54,12 +54,7 @@ FIELDS = (
     "lines",
 )
 TOLERANCE = Decimal("0.01")
-HIGH, MEDIUM = 0.8, 0.5  # score thresholds of the confidence levels
 COLUMN_GAP = 1.6  # a gap between words wider than this many line heights separates columns
-
-
-def confidence_of(score: float) -> Confidence:
-    return "high" if score >= HIGH else "medium" if score >= MEDIUM else "low"
 
 
 LineItem = dict[str, str | None]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from formcase.docintel.custom import BLURRY_BELOW
 from formcase.docintel.layout import Document, Page
+from formcase.docintel.results import results
 
 if TYPE_CHECKING:
     from formcase.docintel.extract import File, Request
@@ -32,7 +32,7 @@ FIELDS = {
 
 
 def extract(files: list[File], request: Request) -> dict[str, Any]:
-    from formcase.docintel import facturx, invoice, text
+    from formcase.docintel import extract, facturx, invoice
 
     result: InvoiceResult | None = None
     for file in files:
@@ -42,46 +42,22 @@ def extract(files: list[File], request: Request) -> dict[str, Any]:
                 break
     pages: list[Page] = []
     if result is None:
-        for file in files:
-            read = text.read(file.content, file.media_type, max_pages=request.max_pages)
-            for page in read.pages:
-                page.number = len(pages) + 1  # one numbering across the attachments
-                pages.append(page)
+        pages = extract.read_pages(files, request)
         result = invoice.extract_invoice(Document(pages, language=request.language))
-    sharpness = [page.sharpness for page in pages if page.sharpness is not None]
-    blurry = bool(sharpness) and min(sharpness) < BLURRY_BELOW
-    fields: list[dict[str, Any]] = []
+    fields = []
     for key, (name, kind) in FIELDS.items():
-        found = result.fields.get(key)
-        shown = found.to_dict() if found is not None else {"key": key, "value": None}
-        shown.pop("source", None)
-        fields.append(
-            {
-                "key": key,
-                "name": name,
-                "type": kind,
-                "hint": None,
-                "value": shown.get("value"),
-                "confidence": shown.get("confidence"),
-                "score": shown.get("score"),
-                "page": shown.get("page"),
-                "box": shown.get("box"),
-                "notes": shown.get("notes", []),
-            }
-        )
-    notes = list(result.notes)
-    if blurry:
-        notes.append("The image is blurry: a sharper photo would read better.")
-    return {
-        "fields": fields,
-        "validation": {
-            "is_valid": result.is_valid,
-            "is_blurry": blurry,
-            "user_explanation": " ".join(notes) or None,
-        },
-        "document_type": result.document_type,
-        "source": result.source,
-        "language": result.language,
-        "embedded_file": result.embedded_file,
-        "profile": result.profile,
-    }
+        found = result.fields.get(key) or invoice.FieldResult(key)
+        shown = {"key": key, "name": name, "type": kind, "hint": None, **found.to_dict()}
+        del shown["source"]
+        fields.append(shown)
+    return results(
+        fields,
+        is_valid=result.is_valid,
+        pages=pages,
+        notes=list(result.notes),
+        document_type=result.document_type,
+        source=result.source,
+        language=result.language,
+        embedded_file=result.embedded_file,
+        profile=result.profile,
+    )

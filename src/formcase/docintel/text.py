@@ -8,8 +8,7 @@ Boxes are fractions of the page as a viewer shows it (a PDF's /Rotate and a phot
 orientation applied), turned further when the text itself lies on its side: `Page.rotation`
 is that further turn.
 
-OCR is rapidocr's unless the engine is tesseract: `read(..., ocr_engine=…)`, or for every read
-within `using_ocr_engine(…)` (the pool process reading a job sets the job's engine there).
+OCR is rapidocr's unless `read(..., ocr_engine="tesseract")`.
 
 pdfium is not thread-safe and the API inspects uploads in worker threads: every pdfium call
 of this module holds one process-wide lock (OCR, the slow part, runs outside it).
@@ -24,7 +23,6 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,17 +61,6 @@ SCAN_TEXT_CHARS = 100
 MAX_GARBLED_SHARE = 0.3
 
 _pdfium_lock = threading.RLock()
-_ocr_engine: ContextVar[OcrEngine] = ContextVar("ocr_engine", default="rapidocr")
-
-
-@contextmanager
-def using_ocr_engine(ocr_engine: OcrEngine) -> Iterator[None]:
-    """Reads within use this OCR engine unless they name one."""
-    token = _ocr_engine.set(ocr_engine)
-    try:
-        yield
-    finally:
-        _ocr_engine.reset(token)
 
 
 class UnreadableDocument(Exception):
@@ -105,17 +92,16 @@ def read(
     *,
     ocr: bool | None = None,
     max_pages: int = 20,
-    ocr_engine: OcrEngine | None = None,
+    ocr_engine: OcrEngine = "rapidocr",
 ) -> Document:
     """The document's pages of words. A PDF page is read from its text layer; one whose text
     layer is empty, nearly so or garbled is rendered at 200 dpi and OCR'd. `ocr=True` OCRs
     every page (the scan path), `ocr=False` never does. Images are always OCR'd, by
-    `ocr_engine` (default: the one `using_ocr_engine` set, else rapidocr)."""
-    engine = ocr_engine or _ocr_engine.get()
+    `ocr_engine`."""
     kind = _kind(data, media_type)
     if kind == "pdf":
-        return Document(_read_pdf(data, ocr, max_pages, engine))
-    return Document(_read_image(data, max_pages, engine))
+        return Document(_read_pdf(data, ocr, max_pages, ocr_engine))
+    return Document(_read_image(data, max_pages, ocr_engine))
 
 
 # --- type and page checks --------------------------------------------------------------------
