@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pikepdf
 import pytest
 
 from formcase.docintel import facturx, scoring
 
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "docintel-dev"
+DEV = scoring.dev_root()
 ZUGFERD = DEV / "invoices-zugferd"
 needs_dev_set = pytest.mark.skipif(not ZUGFERD.is_dir(), reason=f"no development set at {DEV}")
 

@@ -12,7 +12,7 @@ import pytest
 from formcase.docintel import invoice, scoring
 from formcase.docintel.layout import Box, Document, Page, Source, Word
 
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "docintel-dev"
+DEV = scoring.dev_root()
 needs_dev_set = pytest.mark.skipif(not DEV.is_dir(), reason=f"no development set at {DEV}")
 
 Row = tuple[float, list[tuple[float, str]]]

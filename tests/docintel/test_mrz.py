@@ -6,12 +6,11 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFilter
 
-from formcase.docintel import identity, mrz
+from formcase.docintel import identity, mrz, scoring
 from formcase.docintel.extract import File, Request
 
 TODAY = date(2026, 11, 22)
@@ -30,7 +29,7 @@ MRVA = [
     "L8988901C4XXX4009078F96121096ZE184226B<<<<<<",
 ]
 MRVB = ["V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<"]
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "docintel-dev" / "mrz-passporteye"
+DEV = scoring.dev_root() / "mrz-passporteye"
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,17 @@ from reportlab.pdfgen import canvas
 
 from formcase.config import Settings
 from formcase.docintel import extract, ocr, tesseract, text
-from formcase.docintel.layout import Box, Document, Page, Word
-from tests.docintel.test_text import INVOICE2DATA, RABATTE, ZUGFERD, ground_truth, needs_dev_set
+from formcase.docintel.layout import Document, Page
+from tests.docintel.test_text import (
+    INVOICE2DATA,
+    RABATTE,
+    ZUGFERD,
+    assert_near,
+    ground_truth,
+    line_of,
+    needs_dev_set,
+    words_named,
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,19 +48,6 @@ def tesseract_installed() -> None:
 
 
 needs_tesseract = pytest.mark.usefixtures("tesseract_installed")
-
-
-def words_named(page: Page, value: str) -> list[Word]:
-    return [word for word in page.words if word.text == value]
-
-
-def line_of(page: Page, value: str) -> str:
-    return next(line.text for line in page.lines if value in line.text.split())
-
-
-def assert_near(box: Box, other: Box, tolerance: float) -> None:
-    for got, expected in zip(box.as_list(), other.as_list(), strict=True):
-        assert abs(got - expected) <= tolerance, (box, other)
 
 
 def assert_sound(document: Document) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pikepdf
@@ -18,10 +17,10 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from formcase.docintel import text
+from formcase.docintel import scoring, text
 from formcase.docintel.layout import Box, Document, Page, Word
 
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "docintel-dev"
+DEV = scoring.dev_root()
 ZUGFERD = DEV / "invoices-zugferd"
 INVOICE2DATA = DEV / "invoices-invoice2data"
 # A German EN 16931 sample invoice, 3 pages: "Nr. 471102" at the top of page 1, the total

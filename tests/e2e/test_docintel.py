@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from formcase.docintel import scoring
 from tests.e2e.conftest import Formcase
 from tests.e2e.test_server import set_up
 
 pytestmark = pytest.mark.e2e
 
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "docintel-dev"
+DEV = scoring.dev_root()
 INVOICE = DEV / "invoices-zugferd" / "pdf" / "XML-Rechnung_FX_EN16931_Rabatte.pdf"
 INVOICE_TRUTH = DEV / "invoices-zugferd" / "gt" / "XML-Rechnung_FX_EN16931_Rabatte.json"
 PASSPORT = DEV / "mrz-passporteye" / "tests-data" / "passport-td3.jpg"
