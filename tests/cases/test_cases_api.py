@@ -144,3 +144,18 @@ async def test_access(client: httpx.AsyncClient, claims: Tenant, make_tenant: An
         "/v1/cases", json={"template": {"id": case["template"]}}, headers=stranger.headers
     )
     assert_error(foreign, 400, "template.id")
+
+
+async def test_a_case_template_cannot_start_steps_or_change(
+    client: httpx.AsyncClient, claims: Tenant
+) -> None:
+    template = await template_id(client, claims)
+    started = await client.post(f"/v1/cases/{template}/start/details", headers=claims.headers)
+    assert_error(started, 409, "is a case template")
+    data = await client.post(
+        f"/v1/cases/{template}/data", json={"data": {"cause": "fire"}}, headers=claims.headers
+    )
+    assert_error(data, 409, "is a case template")
+    again = await client.get(f"/v1/case_templates/{template}", headers=claims.headers)
+    steps = again.json()["steps"]
+    assert steps and all(step.get("started_at") is None for step in steps)
