@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -153,6 +154,16 @@ CROSS JOIN (VALUES (1, 'main'), (2, 'partner'), (3, 'broker')) AS k(n, key)
 """
 
 
+def contacts_json_fill() -> str:
+    """Migration 0012's statement that writes `cases.contacts_json` from case_contacts."""
+    path = next((ROOT / "src/formcase/db/migrations/versions").glob("0012_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module._POSTGRESQL_FILL)
+
+
 def archived(g: int) -> bool:
     return g % 20 >= 13 and (g // 20) % 2 == 0
 
@@ -238,6 +249,7 @@ async def seed(url: str, size: int, base: str, token: str) -> None:
             last = min(size, first + batch - 1)
             await connection.execute(SEED_CASES_SQL, prototype, first, last)
         await connection.execute("DELETE FROM cases WHERE id = $1", prototype)
+        await connection.execute(contacts_json_fill())
         await connection.execute("SET maintenance_work_mem = '512MB'")
         for index in indexes:
             await connection.execute(index["sql"])

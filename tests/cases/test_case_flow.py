@@ -25,6 +25,15 @@ async def case_of(client: httpx.AsyncClient, tenant: Tenant, case_id: str) -> di
     return found
 
 
+async def listed_contacts(
+    client: httpx.AsyncClient, tenant: Tenant, case: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The case's contacts as GET /v1/cases lists them (from cases.contacts_json)."""
+    answer = await client.get(f"/v1/cases?reference={case['reference']}", headers=tenant.headers)
+    [listed] = answer.json()["data"]
+    return list(listed["contacts"])
+
+
 def step(case: dict[str, Any], key: str) -> dict[str, Any]:
     return next(s for s in case["steps"] if s["key"] == key)
 
@@ -137,6 +146,8 @@ async def test_full_flow(
     by_key = {c["key"]: c for c in contacts.json()["contacts"]}
     assert by_key["broker"]["email"] == "b@broker.example"
     assert by_key["main"]["phone"] == "+32470000001" and by_key["main"]["given_name"] == "Jo"
+    # the list shows the contacts as they are now, in the case's order
+    assert await listed_contacts(client, claims, case) == contacts.json()["contacts"]
     # Now the SMS step goes out through the notification system (its 'log' provider here).
     texted = await client.post(f"{url}/start/broker_sms", headers=claims.headers)
     assert texted.status_code == 200, texted.text
@@ -156,6 +167,7 @@ async def test_full_flow(
         headers=claims.headers,
     )
     assert [c["key"] for c in removed.json()["contacts"]] == ["main"]
+    assert await listed_contacts(client, claims, case) == removed.json()["contacts"]
 
     # By hand: waiting_for and the status.
     patched = await client.patch(

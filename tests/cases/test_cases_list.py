@@ -67,7 +67,7 @@ async def titles(client: httpx.AsyncClient, tenant: Tenant, query: str) -> list[
 async def test_a_listed_case_is_the_case_without_its_details(
     client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
 ) -> None:
-    # (On PostgreSQL the database builds the listed JSON; the full case is built in Python.)
+    # (A list takes the contacts from cases.contacts_json, the full case from their rows.)
     bare = await client.post("/v1/cases", json={"title": "No template"}, headers=claims.headers)
     assert bare.status_code == 200, bare.text
     listed = []

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Result,
-    Text,
     UnaryExpression,
-    and_,
-    case,
-    cast,
-    false,
     func,
-    literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
@@ -38,6 +30,7 @@ from formcase.cases.models import (
     CaseTemplate,
 )
 from formcase.kit import tallies
+from formcase.kit.responses import api_json
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
 
@@ -178,101 +171,22 @@ _SHOWN_CONTACT = (
     CaseContact.main,
 )
 _SHOWN_KEYS = tuple(column.key for column in _SHOWN_CONTACT)
+
+
 # The main contact first, then the others as they were added (by key among those added
 # together, so that the order is the same on every read).
 _CONTACT_ORDER = (CaseContact.main.desc(), CaseContact.created_at, CaseContact.key)
 
 
-# --- a list page built by PostgreSQL ---------------------------------------------------
-# On PostgreSQL a list page is one statement whose rows are the cases' JSON as the API shows
-# them (service.to_document's shape, contacts included), built by the database: Python then
-# only joins them. Reading 100 cases and 300 contacts into Python values and encoding them
-# again cost more than the rest of the request (tests/cases/test_cases_list.py checks that a
-# listed case is the case GET /v1/cases/{id} shows, on both databases).
-
-
-def _json_object(**pairs: Any) -> ColumnElement[Any]:
-    parts: list[Any] = []
-    for key, value in pairs.items():
-        parts += [literal_column(f"'{key}'"), value]
-    return func.json_build_object(*parts)
-
-
-_API_TIME: ColumnElement[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS"Z"'""")
-
-
-def _api_time(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A timestamp as kit.responses writes it: UTC, whole seconds, `Z` (NULL stays NULL)."""
-    return func.to_char(func.timezone("UTC", column), _API_TIME)
-
-
-_CONTACTS_JSON = (
-    select(
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    _json_object(**{column.key: column for column in _SHOWN_CONTACT}),
-                    *_CONTACT_ORDER,
-                )
-            ),
-            literal_column("'[]'::json"),
-        )
+def contacts_json(contacts: Iterable[CaseContact]) -> str:
+    """`cases.contacts_json`: the contacts as the API shows them, in the order it shows them
+    (as `_CONTACT_ORDER`: the main contact first, then as they were added, then by key)."""
+    ordered = sorted(
+        contacts, key=lambda contact: (not contact.main, contact.created_at, contact.key)
     )
-    .where(CaseContact.case_id == _cases.c.id)
-    .scalar_subquery()
-)
-_CASE_JSON = _json_object(
-    id=_cases.c.id,
-    title=_cases.c.title,
-    parent_status=_cases.c.parent_status,
-    created_at=_api_time(_cases.c.created_at),
-    updated_at=_api_time(_cases.c.updated_at),
-    description=_cases.c.description,
-    locale=_cases.c.locale,
-    reference=_cases.c.reference,
-    status=_cases.c.status,
-    waiting_for=_cases.c.waiting_for,
-    archived_at=_api_time(_cases.c.archived_at),
-    contacts=_CONTACTS_JSON,
-    template=cast(_cases.c.template_id, Text),
-    owner=case(
-        (
-            and_(_cases.c.owner_id.is_not(None), _members.c.email.is_not(None)),
-            _json_object(
-                id=_cases.c.owner_id,
-                email=_members.c.email,
-                given_name=_members.c.given_name,
-                family_name=_members.c.family_name,
-            ),
-        ),
-        else_=None,
-    ),
-    workspace=_json_object(id=_cases.c.workspace_id, slug=_workspaces.c.slug),
-    is_template=false(),
-)
-_LISTED_JSON = _WITH_REFS.with_only_columns(cast(_CASE_JSON, Text), maintain_column_froms=True)
-
-
-def lists_as_json(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-async def page_json(
-    session: AsyncSession,
-    workspace_ids: Collection[uuid.UUID],
-    where: list[ColumnElement[bool]],
-    order: Sequence[UnaryExpression[Any]],
-    limit: int,
-    offset: int,
-) -> list[orjson.Fragment]:
-    """A page of cases as the API lists them, each already JSON (PostgreSQL only)."""
-    texts = await session.scalars(
-        _LISTED_JSON.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [orjson.Fragment(text) for text in texts]
+    return api_json(
+        [{key: getattr(contact, key) for key in _SHOWN_KEYS} for contact in ordered]
+    ).decode()
 
 
 CaseRow = dict[str, Any]
@@ -353,9 +267,9 @@ async def page_cases(
     limit: int,
     offset: int,
 ) -> list[CaseRow]:
-    """A page of cases as a list shows them (without `schema`, `data` and `config`), each
-    with its `contacts` as the API shows them."""
-    rows = _as_dicts(
+    """A page of cases as a list shows them (without `schema`, `data` and `config`); their
+    contacts are in `contacts_json`."""
+    return _as_dicts(
         await session.execute(
             _LISTED.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
             .order_by(*order)
@@ -363,10 +277,6 @@ async def page_cases(
             .offset(offset)
         )
     )
-    contacts = await shown_contacts(session, [row["id"] for row in rows])
-    for row in rows:
-        row["contacts"] = contacts.get(row["id"], [])
-    return rows
 
 
 async def contacts_of(

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,7 +117,7 @@ def _dump(items: Iterable[Any]) -> list[dict[str, Any]]:
 # --- reading -----------------------------------------------------------------------------
 
 
-def to_document(row: CaseRow, contacts: list[Document]) -> Document:
+def to_document(row: CaseRow, contacts: list[Document] | orjson.Fragment) -> Document:
     """A case as `GET /v1/cases` lists it (no steps, schema or statuses)."""
     return {
         "id": row["id"],
@@ -247,10 +248,11 @@ async def list_cases(
     query = (session, principal.workspace_ids, where, order, page.size, page.offset)
     if total <= page.offset:
         return {"meta": meta, "data": []}
-    if repository.lists_as_json(session):  # PostgreSQL writes the page's JSON itself
-        return {"meta": meta, "data": await repository.page_json(*query)}
     rows = await repository.page_cases(*query)
-    return {"meta": meta, "data": [to_document(row, row["contacts"]) for row in rows]}
+    return {
+        "meta": meta,
+        "data": [to_document(row, orjson.Fragment(row["contacts_json"])) for row in rows],
+    }
 
 
 async def count_cases(session: AsyncSession, principal: Principal, params: CaseFilterParams) -> int:
@@ -435,19 +437,21 @@ async def create(
             updated_at=now,
         )
         session.add(step_rows[step.key])
-    for key, values in contacts.items():
-        session.add(
-            CaseContact(
-                id=uuid.uuid4(),
-                case_id=case.id,
-                workspace_id=workspace_id,
-                key=key,
-                main=key == config.main_role,
-                created_at=now,
-                updated_at=now,
-                **values,
-            )
+    added = [
+        CaseContact(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            workspace_id=workspace_id,
+            key=key,
+            main=key == config.main_role,
+            created_at=now,
+            updated_at=now,
+            **values,
         )
+        for key, values in contacts.items()
+    ]
+    session.add_all(added)
+    case.contacts_json = repository.contacts_json(added)
     record(session, case, actor or actor_of(principal), "created", {"reference": reference})
     await session.flush()
     happened = [kinds.CASES_CREATED]
@@ -753,6 +757,7 @@ async def upsert_contacts(
     if not changes:
         await session.commit()
         return await detail(session, case_id, settings)
+    case.contacts_json = repository.contacts_json(existing.values())
     record(session, case, actor_of(principal), "contacts_updated", changes)
     return await _finish(session, case, settings, [kinds.CASES_UPDATED], case.status)
 
