@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from forms import ADMIN_URL, CONCURRENCY, dsn, run, start_server, wrk
+from forms import ADMIN_URL, CONCURRENCY, cpu_probe, dsn, run, start_server, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -313,6 +313,7 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
             "list_matches": listed["meta"]["total_count"],
             "count": counted["count"],
             "load": os.getloadavg(),
+            "cpu_probe_s": cpu_probe(),
             "results": results,
         }
     finally:
@@ -328,12 +329,14 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     started_load = os.getloadavg()
+    started_probe = cpu_probe()
     runs = [bench_size(size, args.duration, args.reseed) for size in sizes]
 
     print(
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
         f"{os.cpu_count()} cores, wrk -t2 -c{CONCURRENCY} -d{args.duration}s; load average "
-        f"before {started_load[0]:.2f}, after {runs[-1]['load'][0]:.2f}"
+        f"before {started_load[0]:.2f}, after {runs[-1]['load'][0]:.2f}; "
+        f"cpu probe {started_probe:.2f} s before, {runs[-1]['cpu_probe_s']:.2f} s after"
     )
     print(f"{'cases':>9} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for outcome in runs:

@@ -10,6 +10,7 @@ count"). Existing cases get theirs from case_contacts: in one statement on Postg
 (`row_to_json` writes compact JSON, as the server does), contact by contact elsewhere.
 """
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -65,23 +66,27 @@ def fill(bind: sa.Connection) -> None:
     )
     contacts.c.id.type = contacts.c.case_id.type = sa.Uuid()
     contacts.c.main.type = sa.Boolean()
-    shown: dict[uuid.UUID, list[dict[str, Any]]] = {}
     rows = bind.execute(
         sa.select(contacts).order_by(
             contacts.c.case_id, contacts.c.main.desc(), contacts.c.created_at, contacts.c.key
         )
-    )
-    for row in rows.mappings():
-        shown.setdefault(row["case_id"], []).append(
-            {name: row[name] for name in _SHOWN.split(", ")}
-        )
+    ).mappings()
     cases = sa.table("cases", sa.column("id", sa.Uuid()), sa.column("contacts_json", sa.Text()))
-    for case_id, listed in shown.items():
-        bind.execute(
-            cases.update()
-            .where(cases.c.id == case_id)
-            .values(contacts_json=orjson.dumps(listed, default=_default).decode())
-        )
+    write = (
+        cases.update()
+        .where(cases.c.id == sa.bindparam("case_id"))
+        .values(contacts_json=sa.bindparam("json"))
+    )
+    # Read as a stream, case by case, written a thousand cases at a time.
+    batch: list[dict[str, Any]] = []
+    for case_id, shown in itertools.groupby(rows, key=lambda row: row["case_id"]):
+        listed = [{name: row[name] for name in _SHOWN.split(", ")} for row in shown]
+        batch.append({"case_id": case_id, "json": orjson.dumps(listed, default=_default).decode()})
+        if len(batch) == 1000:
+            bind.execute(write, batch)
+            batch = []
+    if batch:
+        bind.execute(write, batch)
 
 
 def downgrade() -> None:
