@@ -167,7 +167,7 @@ end
 
 def cpu_probe() -> float:
     """Seconds this Python takes to add up 5,000,000 numbers, the best of three: how fast the
-    machine is right now (on this shared VM the same loop took from 0.5 to 0.9 s within an
+    machine is right now (on this shared VM such a loop's time varied by almost 2x within an
     hour), so that runs on different days can be told apart from changes in the code."""
     best = float("inf")
     for _ in range(3):
