@@ -28,6 +28,7 @@ from tests.docintel.test_text import (
     RABATTE,
     ZUGFERD,
     assert_near,
+    dev_file,
     ground_truth,
     line_of,
     needs_dev_set,
@@ -62,10 +63,7 @@ def assert_sound(document: Document) -> None:
 
 @pytest.fixture(scope="module")
 def aws_png() -> bytes:
-    path = INVOICE2DATA / "AmazonWebServices.png"
-    if not path.is_file():
-        pytest.skip(f"the dev set's {path.name} is not at {path.parent}")
-    return path.read_bytes()
+    return dev_file(INVOICE2DATA / "AmazonWebServices.png")
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +105,7 @@ def test_png_read_by_tesseract_gives_the_invoice_number_and_total(aws_png: bytes
 @needs_dev_set
 @needs_tesseract
 def test_forced_ocr_by_tesseract_finds_number_and_total_where_the_text_layer_has_them() -> None:
-    path = ZUGFERD / "pdf" / f"{RABATTE}.pdf"
-    if not path.is_file():
-        pytest.skip(f"the dev set's {path.name} is not at {path.parent}")
-    pdf = path.read_bytes()
+    pdf = dev_file(ZUGFERD / "pdf" / f"{RABATTE}.pdf")
     gt = ground_truth(RABATTE)
     layer = text.read(pdf, "application/pdf")
 

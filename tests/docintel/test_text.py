@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pikepdf
@@ -32,6 +33,13 @@ needs_dev_set = pytest.mark.skipif(
 )
 
 
+def dev_file(path: Path) -> bytes:
+    """A file of the dev set; the test is skipped when it is not there."""
+    if not path.is_file():
+        pytest.skip(f"the dev set's {path.name} is not at {path.parent}")
+    return path.read_bytes()
+
+
 def ground_truth(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ZUGFERD / "gt" / f"{name}.json").read_text())
     return data
@@ -52,10 +60,7 @@ def assert_near(box: Box, other: Box, tolerance: float) -> None:
 
 @pytest.fixture(scope="module")
 def rabatte() -> bytes:
-    path = ZUGFERD / "pdf" / f"{RABATTE}.pdf"
-    if not path.is_file():
-        pytest.skip(f"the dev set's {path.name} is not at {path.parent}")
-    return path.read_bytes()
+    return dev_file(ZUGFERD / "pdf" / f"{RABATTE}.pdf")
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +70,7 @@ def rabatte_text_layer(rabatte: bytes) -> Document:
 
 @pytest.fixture(scope="module")
 def aws_png() -> bytes:
-    path = INVOICE2DATA / "AmazonWebServices.png"
-    if not path.is_file():
-        pytest.skip(f"the dev set's {path.name} is not at {path.parent}")
-    return path.read_bytes()
+    return dev_file(INVOICE2DATA / "AmazonWebServices.png")
 
 
 @pytest.fixture(scope="module")
