@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -35,6 +34,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from formcase.config import Settings
+from formcase.db.migrate import migration
 from forms import ADMIN_URL, CONCURRENCY, cpu_probe, dsn, run, start_server, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,12 +157,7 @@ CROSS JOIN (VALUES (1, 'main'), (2, 'partner'), (3, 'broker')) AS k(n, key)
 
 def contacts_json_fill() -> str:
     """Migration 0012's statement that writes `cases.contacts_json` from case_contacts."""
-    path = next((ROOT / "src/formcase/db/migrations/versions").glob("0012_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0012", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module._POSTGRESQL_FILL)
+    return str(migration(Settings(), "0012")._POSTGRESQL_FILL)
 
 
 def archived(g: int) -> bool:

@@ -4,33 +4,25 @@ the same text, or a migrated case would list differently from a new one."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import uuid
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.cases.models import Case
+from formcase.config import Settings
+from formcase.db.migrate import migration
 from tests.cases.test_cases_api import new_case
 from tests.helpers import Tenant
 
-MIGRATIONS = Path(__file__).parents[2] / "src" / "formcase" / "db" / "migrations" / "versions"
-
-
-def migration_0012() -> ModuleType:
-    path = next(MIGRATIONS.glob("0012_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0012", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 async def test_the_migration_writes_what_the_server_writes(
-    client: httpx.AsyncClient, claims: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient,
+    claims: Tenant,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     made = [
         await new_case(
@@ -56,11 +48,12 @@ async def test_the_migration_writes_what_the_server_writes(
         written = dict((await session.execute(query)).all())
         await session.execute(update(Case).where(Case.id.in_(ids)).values(contacts_json="[]"))
         await session.commit()
-        await (await session.connection()).run_sync(migration_0012().fill)
+        await (await session.connection()).run_sync(migration(settings, "0012").fill)
         await session.commit()
         migrated = dict((await session.execute(query)).all())
 
     assert migrated == written
+    assert [contact["key"] for contact in json.loads(written[ids[0]])] == ["main", "broker"]
     assert written[ids[1]] == "[]"
     bare = await client.get(f"/v1/cases?reference={made[1]['reference']}", headers=claims.headers)
     assert bare.json()["data"][0]["contacts"] == []

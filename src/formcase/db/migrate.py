@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -28,6 +29,14 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
 def head_revision(settings: Settings) -> str | None:
     return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+
+
+def migration(settings: Settings, revision: str) -> ModuleType:
+    """A migration's module, as Alembic loads it (for what reuses its statements: the bench's
+    seeding, the tests that hold a back-fill to what the server writes)."""
+    script = ScriptDirectory.from_config(alembic_config(settings)).get_revision(revision)
+    assert script is not None and script.module is not None
+    return script.module
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
