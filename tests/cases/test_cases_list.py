@@ -131,6 +131,37 @@ async def test_every_filter(
         assert await titles(client, claims, query) == expected, query
 
 
+async def test_page_meta_on_full_short_last_and_past_the_end_pages(
+    client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
+) -> None:
+    """Three cases match. A page that is not full gives the total itself; the others ask
+    the count: every page says the same total."""
+    for size, number, titles_on_page in [
+        (2, 1, ["Cid's claim", "Bob's claim"]),  # full
+        (2, 2, ["Ann's claim"]),  # short: the last
+        (3, 1, ["Cid's claim", "Bob's claim", "Ann's claim"]),  # full and the last
+        (1, 3, ["Ann's claim"]),  # full and the last
+        (2, 3, []),  # past the end
+        (100, 1, ["Cid's claim", "Bob's claim", "Ann's claim"]),  # short: the only one
+    ]:
+        response = await client.get(
+            f"/v1/cases?page[size]={size}&page[number]={number}", headers=claims.headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [case["title"] for case in body["data"]] == titles_on_page, (size, number)
+        assert body["meta"] == {
+            "total_count": 3,
+            "total_pages": -(-3 // size),
+            "page_size": size,
+            "current_page": number,
+        }, (size, number)
+    nothing = await client.get(
+        "/v1/cases?contact[email]=nobody@x.example&page[number]=2", headers=claims.headers
+    )
+    assert nothing.json()["meta"]["total_count"] == 0
+
+
 async def test_json_filter_overrides_the_others(
     client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
 ) -> None:
@@ -182,3 +213,48 @@ async def test_errors(
         await client.get(f"/v1/cases?workspace[slug]={stranger.slug}", headers=claims.headers),
         403,
     )
+
+
+async def test_a_value_the_database_cannot_compare_is_a_400(
+    app: Any, client: httpx.AsyncClient, portfolio: dict[str, dict[str, Any]], claims: Tenant
+) -> None:
+    """PostgreSQL refuses a NUL character in text: a 400 that says so, from the list and the
+    count alike (both read through the driver itself, db.rows). SQLite compares it and finds
+    nothing."""
+    query = {"contact[email]": "ann\x00@x.example"}
+    listed = await client.get("/v1/cases", params=query, headers=claims.headers)
+    counted = await client.get("/v1/cases/count", params=query, headers=claims.headers)
+    if app.state.database.is_postgresql:
+        assert_error(listed, 400, "NUL character")
+        assert_error(counted, 400, "NUL character")
+    else:
+        assert listed.status_code == 200 and listed.json()["data"] == [], listed.text
+        assert counted.json() == {"count": 0}
+
+
+async def test_a_connection_killed_under_the_list_is_dropped_not_reused(
+    app: Any, client: httpx.AsyncClient, portfolio: dict[str, dict[str, Any]], claims: Tenant
+) -> None:
+    """The list reads through the driver itself (db.rows): a connection PostgreSQL closed
+    fails the request that drew it, then leaves the pool, so the requests after it work."""
+    database = app.state.database
+    if not database.is_postgresql:
+        pytest.skip("connections to kill are PostgreSQL's")
+    query = "parent_status=in_progress"
+    assert (await client.get(f"/v1/cases?{query}", headers=claims.headers)).status_code == 200
+    async with database.engine.connect() as admin:
+        killed = (
+            await admin.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'idle' AND query LIKE '%FROM cases%'"
+            )
+        ).scalar()
+    assert killed, "no idle connection had read the cases list"
+    # Only read connections match: a write connection's last statement is its COMMIT.
+    statuses = [
+        (await client.get(f"/v1/cases?{query}", headers=claims.headers)).status_code
+        for _ in range(12)
+    ]
+    assert set(statuses[:-5]) <= {200, 500}, statuses
+    assert statuses[-5:] == [200] * 5, statuses

@@ -227,6 +227,7 @@ async def test_pagination_and_sorting(
     ).json()
     assert [f["id"] for f in page1["data"]] == newest_first[:2]
     assert [f["id"] for f in page3["data"]] == newest_first[4:]
+    assert page3["meta"] == {"total_count": 5, "total_pages": 3, "page_size": 2, "current_page": 3}
     beyond = (await client.get("/v1/forms?page[number]=9", headers=tenant.headers)).json()
     assert beyond["data"] == [] and beyond["meta"]["total_count"] == 5
     oldest = (

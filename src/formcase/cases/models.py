@@ -82,7 +82,7 @@ class Case(IdMixin, TimestampMixin, Base):
     data: Mapped[dict[str, Any]]  # values by field key
     config: Mapped[dict[str, Any]]  # statuses, initial_status, contact roles, steps
     # The case's contacts as the API shows them (JSON text, the main contact first), written
-    # with them (service.upsert_contacts, create_case): a list page takes them from here, not
+    # with them (service.create, service.upsert_contacts): a list page takes them from here, not
     # from 300 rows of case_contacts. GET /v1/cases/{id} reads the rows.
     contacts_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 

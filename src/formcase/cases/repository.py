@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Result,
     UnaryExpression,
     func,
     select,
@@ -29,6 +28,7 @@ from formcase.cases.models import (
     CaseTally,
     CaseTemplate,
 )
+from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
 from formcase.kit.responses import api_json
 from formcase.signatures.models import Signature
@@ -189,16 +189,12 @@ def contacts_json(contacts: Iterable[CaseContact]) -> str:
     ).decode()
 
 
-CaseRow = dict[str, Any]
-
-
-def _as_dicts(result: Result[Any]) -> list[CaseRow]:
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+# A case as plain values by column name: a dict, or on the list path a driver record.
+CaseRow = Row
 
 
 async def case_row(session: AsyncSession, case_id: uuid.UUID) -> CaseRow | None:
-    found = _as_dicts(await session.execute(_WITH_REFS.where(_cases.c.id == case_id)))
+    found = as_dicts(await session.execute(_WITH_REFS.where(_cases.c.id == case_id)))
     return found[0] if found else None
 
 
@@ -240,16 +236,18 @@ async def count_cases(
     count of the cases."""
     on_tallies = _on_tallies(where)
     if on_tallies is not None:
-        total = await session.scalar(
+        total = await fetch_value(
+            session,
             select(func.coalesce(func.sum(_tallies.c.delta), 0)).where(
                 _tallies.c.workspace_id.in_(list(workspace_ids)), *on_tallies
-            )
+            ),
         )
     else:
-        total = await session.scalar(
+        total = await fetch_value(
+            session,
             select(func.count())
             .select_from(_cases)
-            .where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
+            .where(_cases.c.workspace_id.in_(list(workspace_ids)), *where),
         )
     return int(total or 0)
 
@@ -266,16 +264,15 @@ async def page_cases(
     order: Sequence[UnaryExpression[Any]],
     limit: int,
     offset: int,
-) -> list[CaseRow]:
+) -> Sequence[CaseRow]:
     """A page of cases as a list shows them (without `schema`, `data` and `config`); their
-    contacts are in `contacts_json`."""
-    return _as_dicts(
-        await session.execute(
-            _LISTED.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-        )
+    contacts are in `contacts_json`. Straight from the driver (db.rows): the hottest read."""
+    return await fetch_rows(
+        session,
+        _LISTED.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset),
     )
 
 

@@ -213,14 +213,12 @@ async def list_forms(
     where = FORM_FILTERS.where(conditions)
     order = order_by(params.sort, SORTABLE, "-created_at", forms.id)
     page = params.page()
-    total = await _total(session, principal, conditions, where)
-    rows = (
-        await repository.page(
-            session, principal.workspace_ids, where, order, page.size, page.offset
-        )
-        if total > page.offset
-        else []
+    rows = await repository.page(
+        session, principal.workspace_ids, where, order, page.size, page.offset
     )
+    total = page.total_from(len(rows))
+    if total is None:
+        total = await _total(session, principal, conditions, where)
     return {
         "meta": PageMeta.of(total, page).model_dump(),
         "data": await _documents(session, rows, settings.public_url),

@@ -54,6 +54,14 @@ class Page:
     offset: int
     number: int
 
+    def total_from(self, rows: int) -> int | None:
+        """How many items match in all, when this page's `rows` say it: a page that is not
+        full is the last one, and an empty first page means none. None: ask the count (a
+        full page, or one past the end)."""
+        if 0 < rows < self.size or (rows == 0 and self.offset == 0):
+            return self.offset + rows
+        return None
+
 
 class PageMeta(BaseModel):
     total_count: int
