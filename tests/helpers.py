@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -40,3 +41,12 @@ def fill_api(form: dict[str, Any], path: str) -> str:
     """The path of a call of the fill API behind a form's link (`links.fill`)."""
     link: str = form["links"]["fill"]
     return link.replace("http://127.0.0.1:8000", "") + "/api/" + path
+
+
+def clear_of_a_day_boundary(seconds: float = 60) -> None:
+    """Wait past UTC midnight when it is less than `seconds` away. Rate-limit windows are
+    aligned to the clock (the sliding-window counter weighs the previous window): requests
+    on both sides of a boundary would not count down as a test expects."""
+    left = 86_400 - time.time() % 86_400
+    if left < seconds:
+        time.sleep(left + 0.1)

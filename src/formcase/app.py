@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,6 +36,12 @@ from formcase.webhooks.endpoints import keys_router as webhook_keys_router
 from formcase.webhooks.endpoints import router as webhooks_router
 from formcase.worker.runner import Worker
 from formcase.workspaces.endpoints import router as workspaces_router
+
+log = logging.getLogger("formcase.app")
+
+# How long the background tasks get to stop (the worker hands back the jobs it holds): a
+# process asked to stop must stop, even when the database no longer answers.
+SHUTDOWN_SECONDS = 15.0
 
 DESCRIPTION = """formcase implements the Penbox Connect API v1: forms sent to contacts, form
 templates, workspaces. Authenticate with `Authorization: Bearer pnbx_…`."""
@@ -72,12 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What start-up made lives as long as the process: keep it out of every GC pass.
         gc.freeze()
         yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _stop_all(tasks)
         await app.state.storage.close()
-        await database.dispose()
+        try:
+            await asyncio.wait_for(database.dispose(), SHUTDOWN_SECONDS)
+        except TimeoutError:
+            log.warning("the database pools did not close within %g s", SHUTDOWN_SECONDS)
 
     app = FastAPI(
         title="formcase",
@@ -111,6 +117,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.bench_floor:
         app.include_router(_floor_router())
     return app
+
+
+async def _stop_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the background tasks and wait for them, at most SHUTDOWN_SECONDS."""
+    for task in tasks:
+        task.cancel()
+    stopped, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+    for task in stuck:
+        log.warning("%s did not stop within %g s", task.get_coro(), SHUTDOWN_SECONDS)
+    for task in stopped:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s failed", task.get_coro(), exc_info=error)
 
 
 def _health_router(settings: Settings) -> APIRouter:

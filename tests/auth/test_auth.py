@@ -15,7 +15,7 @@ from formcase.app import create_app
 from formcase.auth import service as tokens
 from formcase.config import Settings
 from tests.conftest import Grant, MakeTenant
-from tests.helpers import Tenant, assert_error
+from tests.helpers import Tenant, assert_error, clear_of_a_day_boundary
 
 
 @pytest.mark.parametrize(
@@ -110,9 +110,11 @@ async def test_workspaces_and_companies(
 
 @pytest.fixture
 async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with small budgets: 3 requests a minute per token, 5 an hour per client."""
+    """The app with small budgets: 3 requests a day per token, 5 a day per client (day
+    windows: a test never runs across one's edge, which would refill the budget)."""
+    clear_of_a_day_boundary()
     app = create_app(
-        settings.model_copy(update={"rate_limit_token": "3/minute", "rate_limit_client": "5/hour"})
+        settings.model_copy(update={"rate_limit_token": "3/day", "rate_limit_client": "5/day"})
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(f"10.0.0.{id(app) % 250}", 1234))
@@ -131,8 +133,8 @@ async def test_rate_limit_per_token(limited: httpx.AsyncClient, make_tenant: Mak
         assert int(response.headers["x-ratelimit-reset"]) > 1_700_000_000
     assert seen == [2, 1, 0]
     refused = await limited.get("/v1/forms", headers=tenant.headers)
-    assert_error(refused, 429, "3 requests per minute")
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert_error(refused, 429, "3 requests per day")
+    assert 1 <= int(refused.headers["retry-after"]) <= 86_400
     assert refused.headers["x-ratelimit-remaining"] == "0"
     # Another token has its own budget; errors carry the headers too.
     missing = await limited.get(f"/v1/forms/{uuid.uuid4()}", headers=other.headers)
