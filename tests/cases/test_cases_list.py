@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from formcase.app import create_app
+from formcase.config import Settings
 from tests.cases.test_cases_api import new_case, template_id
 from tests.conftest import Grant, MakeTenant
 from tests.helpers import Tenant, assert_error
@@ -233,28 +236,35 @@ async def test_a_value_the_database_cannot_compare_is_a_400(
 
 
 async def test_a_connection_killed_under_the_list_is_dropped_not_reused(
-    app: Any, client: httpx.AsyncClient, portfolio: dict[str, dict[str, Any]], claims: Tenant
+    settings: Settings, portfolio: dict[str, dict[str, Any]], claims: Tenant
 ) -> None:
     """The list reads through the driver itself (db.rows): a connection PostgreSQL closed
-    fails the request that drew it, then leaves the pool, so the requests after it work."""
-    database = app.state.database
-    if not database.is_postgresql:
+    fails the request that drew it, then leaves the pool, so the requests after it work.
+    An app of its own: only its connections are killed, and it still stops cleanly."""
+    if not settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("connections to kill are PostgreSQL's")
-    query = "parent_status=in_progress"
-    assert (await client.get(f"/v1/cases?{query}", headers=claims.headers)).status_code == 200
-    async with database.engine.connect() as admin:
-        killed = (
-            await admin.exec_driver_sql(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND state = 'idle' AND query LIKE '%FROM cases%'"
-            )
-        ).scalar()
-    assert killed, "no idle connection had read the cases list"
-    # Only read connections match: a write connection's last statement is its COMMIT.
-    statuses = [
-        (await client.get(f"/v1/cases?{query}", headers=claims.headers)).status_code
-        for _ in range(12)
-    ]
+    admin = await asyncpg.connect(settings.resolved_database_url.replace("+asyncpg", ""))
+    others = {row["pid"] for row in await admin.fetch("SELECT pid FROM pg_stat_activity")}
+    app = create_app(settings)
+    query = "/v1/cases?parent_status=in_progress"
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as c:
+                assert (await c.get(query, headers=claims.headers)).status_code == 200
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> ALL($1::int[])"
+                    " AND state = 'idle' AND query LIKE '%FROM cases%'",
+                    list(others),
+                )
+                assert killed, "no idle connection had read the cases list"
+                # Only read connections match: a write connection's last statement is its
+                # COMMIT.
+                statuses = [
+                    (await c.get(query, headers=claims.headers)).status_code for _ in range(12)
+                ]
+    finally:
+        await admin.close()
     assert set(statuses[:-5]) <= {200, 500}, statuses
     assert statuses[-5:] == [200] * 5, statuses
