@@ -43,6 +43,10 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
         "filter",
         "sort",
     } <= parameters
+    # Client generators name methods after operation ids: each must be unique.
+    operation_ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert "/v1/document_intelligence/{job_id}" in spec["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

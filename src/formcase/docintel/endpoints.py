@@ -25,8 +25,19 @@ WAIT = Query(
 )
 
 
-@router.post("/document-intelligence", response_model=DocintelJobOut, status_code=202)
-@router.post("/document_intelligence", response_model=DocintelJobOut, status_code=202)
+# Both spellings are Penbox's (its overview says -, its reference _); each its own operation.
+@router.post(
+    "/document-intelligence",
+    response_model=DocintelJobOut,
+    status_code=202,
+    operation_id="create_document_intelligence",
+)
+@router.post(
+    "/document_intelligence",
+    response_model=DocintelJobOut,
+    status_code=202,
+    operation_id="create_document_intelligence_",
+)
 async def create_job(
     body: DocintelCreate,
     wait: float | None = WAIT,
@@ -48,8 +59,16 @@ async def create_job(
     )
 
 
-@router.get("/document-intelligence/{job_id}", response_model=DocintelJobOut)
-@router.get("/document_intelligence/{job_id}", response_model=DocintelJobOut)
+@router.get(
+    "/document-intelligence/{job_id}",
+    response_model=DocintelJobOut,
+    operation_id="get_document_intelligence",
+)
+@router.get(
+    "/document_intelligence/{job_id}",
+    response_model=DocintelJobOut,
+    operation_id="get_document_intelligence_",
+)
 async def get_job(
     job_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
