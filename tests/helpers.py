@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,3 +52,13 @@ def clear_of_a_day_boundary(seconds: float = 60) -> None:
     left = 86_400 - time.time() % 86_400
     if left < seconds:
         time.sleep(left + 0.1)
+
+
+async def eventually(condition: Callable[[], object], seconds: float = 5.0) -> bool:
+    """Whether `condition()` comes true within `seconds`, polled every 10 ms: for what another
+    connection delivers in the background (a LISTEN connection coming up, a NOTIFY)."""
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(condition())

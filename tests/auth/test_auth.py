@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,7 @@ from formcase.app import create_app
 from formcase.auth import service as tokens
 from formcase.config import Settings
 from tests.conftest import Grant, MakeTenant
-from tests.helpers import Tenant, assert_error, clear_of_a_day_boundary
+from tests.helpers import Tenant, assert_error, clear_of_a_day_boundary, eventually
 
 
 @pytest.mark.parametrize(
@@ -52,11 +51,8 @@ async def test_a_revoked_token_stops_working_at_once(
         await tokens.revoke_token(session, token.id)
     # On PostgreSQL the server process hears of it by NOTIFY, as it would from `formcase
     # token revoke` in another process: milliseconds later, not before the next statement.
-    cache = app.state.token_cache
-    for _ in range(500 if cache else 0):
-        if tokens.hash_token(tenant.token) not in cache.entries:
-            break
-        await asyncio.sleep(0.01)
+    if cache := app.state.token_cache:
+        await eventually(lambda: tokens.hash_token(tenant.token) not in cache.entries)
     assert_error(await client.get("/v1/workspaces", headers=tenant.headers), 401, "revoked")
 
 
@@ -165,21 +161,14 @@ async def test_postgresql_caches_tokens_and_revocation_empties_every_cache(
     cache = app.state.token_cache
     if cache is None:
         pytest.skip("the token cache is used on PostgreSQL only")
-    for _ in range(500):  # the LISTEN connection comes up in the background at start-up
-        if cache.listening:
-            break
-        await asyncio.sleep(0.01)
-    assert cache.listening
+    # The LISTEN connection comes up in the background at start-up.
+    assert await eventually(lambda: cache.listening)
     assert (await client.get("/v1/workspaces", headers=tenant.headers)).status_code == 200
     assert tokens.hash_token(tenant.token) in cache.entries
     async with sessionmaker() as session:
         token = next(t for t, slugs in await tokens.list_tokens(session) if slugs == [tenant.slug])
         await tokens.revoke_token(session, token.id)
-    for _ in range(500):  # NOTIFY arrives on the listening connection
-        if not cache.entries:
-            break
-        await asyncio.sleep(0.01)
-    assert not cache.entries
+    assert await eventually(lambda: not cache.entries)  # by NOTIFY on that connection
     assert_error(await client.get("/v1/workspaces", headers=tenant.headers), 401, "revoked")
 
 
