@@ -163,6 +163,16 @@ async def test_page_meta_on_full_short_last_and_past_the_end_pages(
         "/v1/cases?contact[email]=nobody@x.example&page[number]=2", headers=claims.headers
     )
     assert nothing.json()["meta"]["total_count"] == 0
+    # A full page whose filters the tallies count carries that count in its own statement;
+    # one whose filters they cannot (a contact's) asks the count of the cases: both say 2.
+    for query in ("parent_status=in_progress", "contact[family_name]=Smith"):
+        for number in (1, 2, 3):
+            response = await client.get(
+                f"/v1/cases?{query}&page[size]=1&page[number]={number}", headers=claims.headers
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["meta"]["total_count"] == 2, (query, number)
+            assert len(response.json()["data"]) == (1 if number < 3 else 0), (query, number)
 
 
 async def test_json_filter_overrides_the_others(

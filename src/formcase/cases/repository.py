@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     UnaryExpression,
     func,
     select,
@@ -228,6 +229,14 @@ def _on_tallies(where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool
     return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
 
 
+def _tally_sum(
+    workspace_ids: Collection[uuid.UUID], on_tallies: Sequence[ColumnElement[bool]]
+) -> Select[tuple[int]]:
+    return select(func.coalesce(func.sum(_tallies.c.delta), 0)).where(
+        _tallies.c.workspace_id.in_(list(workspace_ids)), *on_tallies
+    )
+
+
 async def count_cases(
     session: AsyncSession, workspace_ids: Collection[uuid.UUID], where: list[ColumnElement[bool]]
 ) -> int:
@@ -236,12 +245,7 @@ async def count_cases(
     count of the cases."""
     on_tallies = _on_tallies(where)
     if on_tallies is not None:
-        total = await fetch_value(
-            session,
-            select(func.coalesce(func.sum(_tallies.c.delta), 0)).where(
-                _tallies.c.workspace_id.in_(list(workspace_ids)), *on_tallies
-            ),
-        )
+        total = await fetch_value(session, _tally_sum(workspace_ids, on_tallies))
     else:
         total = await fetch_value(
             session,
@@ -264,16 +268,29 @@ async def page_cases(
     order: Sequence[UnaryExpression[Any]],
     limit: int,
     offset: int,
-) -> Sequence[CaseRow]:
+) -> tuple[Sequence[CaseRow], int | None]:
     """A page of cases as a list shows them (without `schema`, `data` and `config`); their
-    contacts are in `contacts_json`. Straight from the driver (db.rows): the hottest read."""
-    return await fetch_rows(
+    contacts are in `contacts_json`. Straight from the driver (db.rows): the hottest read.
+
+    When the filters can be counted from the tallies, each row also carries that count
+    (`total_count`, one sum the database makes once for the statement), returned beside the
+    rows: a full page then needs no second query, and no second round trip, for its total.
+    None when the page is empty or the filters need a count of the cases."""
+    statement = _LISTED
+    on_tallies = _on_tallies(where)
+    if on_tallies is not None:
+        total = _tally_sum(workspace_ids, on_tallies).scalar_subquery().label("total_count")
+        statement = statement.add_columns(total)
+    rows = await fetch_rows(
         session,
-        _LISTED.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
+        statement.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
         .order_by(*order)
         .limit(limit)
         .offset(offset),
     )
+    if on_tallies is None or not rows:
+        return rows, None
+    return rows, int(rows[0]["total_count"])
 
 
 async def contacts_of(

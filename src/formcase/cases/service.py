@@ -243,12 +243,14 @@ async def list_cases(
     where = CASE_FILTERS.where(await _conditions(session, principal, params))
     order = order_by(params.sort, SORTABLE, "-created_at", repository.cases.id)
     page = params.page()
-    rows = await repository.page_cases(
+    rows, counted = await repository.page_cases(
         session, principal.workspace_ids, where, order, page.size, page.offset
     )
     # The page first: when it is not full it gives the total, and the count query (an EXISTS
-    # per case for a contact filter) is not needed.
+    # per case for a contact filter) is not needed; a full page brings the tallies' count.
     total = page.total_from(len(rows))
+    if total is None:
+        total = counted
     if total is None:
         total = await repository.count_cases(session, principal.workspace_ids, where)
     return {
