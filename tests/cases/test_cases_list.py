@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from formcase.app import create_app
+from formcase.cases import repository
 from formcase.config import Settings
 from tests.cases.test_cases_api import new_case, template_id
 from tests.conftest import Grant, MakeTenant
@@ -135,7 +136,10 @@ async def test_every_filter(
 
 
 async def test_page_meta_on_full_short_last_and_past_the_end_pages(
-    client: httpx.AsyncClient, claims: Tenant, portfolio: dict[str, dict[str, Any]]
+    client: httpx.AsyncClient,
+    claims: Tenant,
+    portfolio: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Three cases match. A page that is not full gives the total itself; the others ask
     the count: every page says the same total."""
@@ -163,9 +167,22 @@ async def test_page_meta_on_full_short_last_and_past_the_end_pages(
         "/v1/cases?contact[email]=nobody@x.example&page[number]=2", headers=claims.headers
     )
     assert nothing.json()["meta"]["total_count"] == 0
-    # A full page whose filters the tallies count carries that count in its own statement;
-    # one whose filters they cannot (a contact's) asks the count of the cases: both say 2.
-    for query in ("parent_status=in_progress", "contact[family_name]=Smith"):
+    # A full page whose filters the tallies count carries that count in its own statement
+    # (no count query); one whose filters they cannot (a contact's) asks the count of the
+    # cases, and so does a page past the end: all say 2.
+    counted_on_pages: list[int] = []
+    count_cases = repository.count_cases
+
+    async def recording_count(*args: Any) -> int:
+        counted_on_pages.append(number)
+        return await count_cases(*args)
+
+    monkeypatch.setattr(repository, "count_cases", recording_count)
+    for query, pages_that_count in [
+        ("parent_status=in_progress", [3]),
+        ("contact[family_name]=Smith", [1, 2, 3]),
+    ]:
+        counted_on_pages.clear()
         for number in (1, 2, 3):
             response = await client.get(
                 f"/v1/cases?{query}&page[size]=1&page[number]={number}", headers=claims.headers
@@ -173,6 +190,7 @@ async def test_page_meta_on_full_short_last_and_past_the_end_pages(
             assert response.status_code == 200, response.text
             assert response.json()["meta"]["total_count"] == 2, (query, number)
             assert len(response.json()["data"]) == (1 if number < 3 else 0), (query, number)
+        assert counted_on_pages == pages_that_count, query
 
 
 async def test_json_filter_overrides_the_others(
