@@ -7,12 +7,16 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Integer,
     Select,
     UnaryExpression,
+    bindparam,
     func,
     select,
 )
@@ -21,6 +25,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
 
 from formcase.attachments.models import Attachment
+from formcase.cases.filters import CASE_FILTERS, SORTABLE
 from formcase.cases.models import (
     Case,
     CaseContact,
@@ -31,6 +36,8 @@ from formcase.cases.models import (
 )
 from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
+from formcase.kit.filters import BoundFilters, Shape
+from formcase.kit.listing import order_by
 from formcase.kit.responses import api_json
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
@@ -209,7 +216,7 @@ _TALLY_KEY = frozenset(
 )
 
 
-def _on_tallies(where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
+def _on_tallies(where: Iterable[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
     """`where` restated on the tally rows, or None when it reads anything but the tally key
     columns of `cases` (another column, a contact's EXISTS, a subquery). A condition on the
     key columns alone holds for all of a key's cases or none, so summing the deltas of the
@@ -229,30 +236,67 @@ def _on_tallies(where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool
     return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
 
 
-def _tally_sum(
-    workspace_ids: Collection[uuid.UUID], on_tallies: Sequence[ColumnElement[bool]]
-) -> Select[tuple[int]]:
+# The caller's workspaces, and a page's bounds: bound per request like the filters' values.
+_WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
+_LIMIT, _OFFSET = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+
+
+def _tally_sum(on_tallies: Sequence[ColumnElement[bool]]) -> Select[tuple[int]]:
     return select(func.coalesce(func.sum(_tallies.c.delta), 0)).where(
-        _tallies.c.workspace_id.in_(list(workspace_ids)), *on_tallies
+        _tallies.c.workspace_id.in_(_WORKSPACE_IDS), *on_tallies
     )
 
 
-async def count_cases(
-    session: AsyncSession, workspace_ids: Collection[uuid.UUID], where: list[ColumnElement[bool]]
-) -> int:
-    """How many cases match: a sum over a few tally rows when the filters are on the tally's
-    key only (status, parent_status, waiting_for, archived, template, workspace), else a
-    count of the cases."""
+def _values(
+    workspace_ids: Collection[uuid.UUID], filters: BoundFilters, **more: Any
+) -> dict[str, Any]:
+    return {**filters.values, "workspace_ids": list(workspace_ids), **more}
+
+
+# The statements are built once per shape of the filters (and sort), with every value a bound
+# parameter: building, and SQLAlchemy's cache key of, a page's statement cost more CPU than
+# the driver's fetch of its 100 rows (docs/benchmarks.md).
+@lru_cache(maxsize=256)
+def _count_statement(shape: tuple[Shape, ...]) -> Select[Any]:
+    """A sum over a few tally rows when the filters are on the tally's key only (status,
+    parent_status, waiting_for, archived, template, workspace), else a count of the cases."""
+    where = CASE_FILTERS.clauses(shape)
     on_tallies = _on_tallies(where)
     if on_tallies is not None:
-        total = await fetch_value(session, _tally_sum(workspace_ids, on_tallies))
-    else:
-        total = await fetch_value(
-            session,
-            select(func.count())
-            .select_from(_cases)
-            .where(_cases.c.workspace_id.in_(list(workspace_ids)), *where),
-        )
+        return _tally_sum(on_tallies)
+    return (
+        select(func.count())
+        .select_from(_cases)
+        .where(_cases.c.workspace_id.in_(_WORKSPACE_IDS), *where)
+    )
+
+
+@lru_cache(maxsize=256)
+def _page_statement(shape: tuple[Shape, ...], sort: str | None) -> tuple[Select[Any], bool]:
+    """The page's statement, and whether its rows carry the tally count (`total_count`)."""
+    where = CASE_FILTERS.clauses(shape)
+    order = order_by(sort, SORTABLE, "-created_at", _cases.c.id)
+    statement = _LISTED
+    on_tallies = _on_tallies(where)
+    if on_tallies is not None:
+        total = _tally_sum(on_tallies).scalar_subquery().label("total_count")
+        statement = statement.add_columns(total)
+    statement = (
+        statement.where(_cases.c.workspace_id.in_(_WORKSPACE_IDS), *where)
+        .order_by(*order)
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+    return statement, on_tallies is not None
+
+
+async def count_cases(
+    session: AsyncSession, workspace_ids: Collection[uuid.UUID], filters: BoundFilters
+) -> int:
+    """How many cases match (from the tallies when they can say)."""
+    total = await fetch_value(
+        session, _count_statement(filters.shape), _values(workspace_ids, filters)
+    )
     return int(total or 0)
 
 
@@ -264,8 +308,8 @@ async def compact_tallies(session: AsyncSession) -> None:
 async def page_cases(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
-    where: list[ColumnElement[bool]],
-    order: Sequence[UnaryExpression[Any]],
+    filters: BoundFilters,
+    sort: str | None,
     limit: int,
     offset: int,
 ) -> tuple[Sequence[CaseRow], int | None]:
@@ -276,19 +320,11 @@ async def page_cases(
     (`total_count`, one sum the database makes once for the statement), returned beside the
     rows: a full page then needs no second query, and no second round trip, for its total.
     None when the page is empty or the filters need a count of the cases."""
-    statement = _LISTED
-    on_tallies = _on_tallies(where)
-    if on_tallies is not None:
-        total = _tally_sum(workspace_ids, on_tallies).scalar_subquery().label("total_count")
-        statement = statement.add_columns(total)
+    statement, carries_total = _page_statement(filters.shape, sort)
     rows = await fetch_rows(
-        session,
-        statement.where(_cases.c.workspace_id.in_(list(workspace_ids)), *where)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset),
+        session, statement, _values(workspace_ids, filters, limit=limit, offset=offset)
     )
-    if on_tallies is None or not rows:
+    if not carries_total or not rows:
         return rows, None
     return rows, int(rows[0]["total_count"])
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.attachments import service as attachments
 from formcase.auth.principal import Principal
 from formcase.cases import repository, templates
-from formcase.cases.filters import CASE_FILTERS, SORTABLE, archived_default
+from formcase.cases.filters import CASE_FILTERS, archived_default
 from formcase.cases.format import (
     KEY_PATTERN,
     CaseTemplateFile,
@@ -43,7 +43,7 @@ from formcase.forms.schemas import FormCreate
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.filters import Condition, parse_filter_json
-from formcase.kit.listing import PageMeta, order_by
+from formcase.kit.listing import PageMeta
 from formcase.kit.time import utcnow
 from formcase.notifications import service as notifications
 from formcase.templates.format import PHONE_PATTERN
@@ -240,11 +240,10 @@ async def _conditions(
 async def list_cases(
     session: AsyncSession, principal: Principal, params: CaseFilterParams
 ) -> Document:
-    where = CASE_FILTERS.where(await _conditions(session, principal, params))
-    order = order_by(params.sort, SORTABLE, "-created_at", repository.cases.id)
+    filters = CASE_FILTERS.bind(await _conditions(session, principal, params))
     page = params.page()
     rows, counted = await repository.page_cases(
-        session, principal.workspace_ids, where, order, page.size, page.offset
+        session, principal.workspace_ids, filters, params.sort, page.size, page.offset
     )
     # The page first: when it is not full it gives the total, and the count query (an EXISTS
     # per case for a contact filter) is not needed; a full page brings the tallies' count.
@@ -252,7 +251,7 @@ async def list_cases(
     if total is None:
         total = counted
     if total is None:
-        total = await repository.count_cases(session, principal.workspace_ids, where)
+        total = await repository.count_cases(session, principal.workspace_ids, filters)
     return {
         "meta": PageMeta.of(total, page).model_dump(),
         "data": [to_document(row, orjson.Fragment(row["contacts_json"])) for row in rows],
@@ -260,8 +259,8 @@ async def list_cases(
 
 
 async def count_cases(session: AsyncSession, principal: Principal, params: CaseFilterParams) -> int:
-    where = CASE_FILTERS.where(await _conditions(session, principal, params))
-    return await repository.count_cases(session, principal.workspace_ids, where)
+    filters = CASE_FILTERS.bind(await _conditions(session, principal, params))
+    return await repository.count_cases(session, principal.workspace_ids, filters)
 
 
 # --- creating ----------------------------------------------------------------------------

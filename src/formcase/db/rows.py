@@ -29,13 +29,16 @@ def as_dicts(result: Result[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-async def fetch_rows(session: AsyncSession, statement: Select[Any]) -> Sequence[Row]:
-    """All rows of `statement`, each readable as `row["column"]`."""
+async def fetch_rows(
+    session: AsyncSession, statement: Select[Any], values: Mapping[str, Any] | None = None
+) -> Sequence[Row]:
+    """All rows of `statement`, each readable as `row["column"]`; `values` fills its named
+    bound parameters (a statement built once and kept)."""
     connection = await session.connection()
     driver = await _autocommit_driver(connection)
     if driver is None:
-        return as_dicts(await connection.execute(statement))
-    sql, args = _driver_sql(connection, statement)
+        return as_dicts(await connection.execute(statement, values))
+    sql, args = _driver_sql(connection, statement, values)
     try:
         rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
     except Exception as exc:  # whatever the driver raises, raised as SQLAlchemy would
@@ -43,9 +46,11 @@ async def fetch_rows(session: AsyncSession, statement: Select[Any]) -> Sequence[
     return rows
 
 
-async def fetch_value(session: AsyncSession, statement: Select[Any]) -> Any:
+async def fetch_value(
+    session: AsyncSession, statement: Select[Any], values: Mapping[str, Any] | None = None
+) -> Any:
     """The first column of the first row of `statement` (None when there is no row)."""
-    rows = await fetch_rows(session, statement)
+    rows = await fetch_rows(session, statement, values)
     return next(iter(rows[0].values())) if rows else None
 
 
@@ -61,7 +66,9 @@ async def _autocommit_driver(connection: AsyncConnection) -> asyncpg.Connection 
     return driver
 
 
-def _driver_sql(connection: AsyncConnection, statement: Select[Any]) -> tuple[str, list[Any]]:
+def _driver_sql(
+    connection: AsyncConnection, statement: Select[Any], values: Mapping[str, Any] | None
+) -> tuple[str, list[Any]]:
     """The statement's SQL (from SQLAlchemy's compiled cache) and its positional values, with
     expanding IN lists written out and bind processing applied, as SQLAlchemy would send
     them."""
@@ -70,7 +77,7 @@ def _driver_sql(connection: AsyncConnection, statement: Select[Any]) -> tuple[st
     compiled, extracted, _, _ = statement._compile_w_cache(
         dialect=sync.dialect, compiled_cache=sync.engine._compiled_cache, column_keys=[]
     )
-    params = compiled.construct_params(extracted_parameters=extracted, escape_names=False)
+    params = compiled.construct_params(values, extracted_parameters=extracted, escape_names=False)
     expanded = compiled._process_parameters_for_postcompile(params)  # type: ignore[attr-defined]
     processors = compiled._bind_processors  # type: ignore[attr-defined]
     values = expanded.parameters

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    not_,
+    or_,
+    select,
+)
 
 from formcase.forms.models import Form, FormTally
 from formcase.forms.schemas import FormStatus
@@ -30,7 +39,7 @@ USER_FIELDS = (
 )
 
 
-def is_active(now: datetime) -> ColumnElement[bool]:
+def is_active(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Open for the contact right now: pending, not archived, inside its activity window."""
     return and_(
         forms.status == FormStatus.PENDING.value,
@@ -53,9 +62,12 @@ def _status_flags(status: SQLColumnExpression[str]) -> dict[str, Flag]:
     }
 
 
+# The clause is built once (kit.filters); the time it compares with is bound per request.
+_ACTIVE = is_active(bindparam("active_now"))
+
+
 def _active(wanted: bool) -> ColumnElement[bool]:
-    clause = is_active(utcnow())
-    return clause if wanted else not_(clause)
+    return _ACTIVE if wanted else not_(_ACTIVE)
 
 
 # Aliases, so that the listing query's own joins of these tables do not absorb the subqueries.
@@ -85,7 +97,7 @@ _fields: dict[str, Field | Flag] = {
     "active_until": Field(forms.active_until, Kind.DATETIME),
     "redirect_url": Field(forms.redirect_url),
     "archived": Field(forms.archived, Kind.BOOL),
-    "active": Flag(_active),
+    "active": Flag(_active, values=lambda: {"active_now": utcnow()}),
     **_status_flags(forms.status),
     "flow.slug": Field(forms.flow_slug),
     "flow.id": Field(forms.template_id, Kind.UUID),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import (
@@ -17,8 +17,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.forms.filters import FORM_FILTERS, TALLY_FILTERS
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
+from formcase.kit.filters import BoundFilters
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -50,6 +52,10 @@ def _as_dicts(result: Result[*tuple[Any, ...]]) -> list[FormRow]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
+def _in_workspaces(workspace_ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
+    return _forms.c.workspace_id.in_(workspace_ids)
+
+
 async def add(session: AsyncSession, form: Form) -> None:
     session.add(form)
     await session.flush()
@@ -70,16 +76,17 @@ async def get_for_update(session: AsyncSession, form_id: uuid.UUID) -> Form | No
 async def page(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
-    where: Sequence[ColumnElement[bool]],
+    filters: BoundFilters,
     order: list[UnaryExpression[Any]],
     limit: int,
     offset: int,
 ) -> list[FormRow]:
     rows = await session.execute(
-        _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *where)
+        _WITH_REFS.where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape))
         .order_by(*order)
         .limit(limit)
-        .offset(offset)
+        .offset(offset),
+        filters.values,
     )
     return _as_dicts(rows)
 
@@ -87,13 +94,14 @@ async def page(
 async def count(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
-    where: Sequence[ColumnElement[bool]],
+    filters: BoundFilters,
 ) -> int:
     return (
         await session.execute(
             select(func.count())
             .select_from(_forms)
-            .where(_forms.c.workspace_id.in_(workspace_ids), *where)
+            .where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape)),
+            filters.values,
         )
     ).scalar_one()
 
@@ -101,14 +109,15 @@ async def count(
 async def count_by(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
-    where: Sequence[ColumnElement[bool]],
+    filters: BoundFilters,
     group: SQLColumnExpression[Any],
 ) -> list[tuple[Any, int]]:
     rows = await session.execute(
         select(group, func.count())
         .select_from(_forms)
-        .where(_forms.c.workspace_id.in_(workspace_ids), *where)
-        .group_by(group)
+        .where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape))
+        .group_by(group),
+        filters.values,
     )
     return [(value, number) for value, number in rows.all()]
 
@@ -116,17 +125,20 @@ async def count_by(
 async def tally(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
-    where: Sequence[ColumnElement[bool]],
+    filters: BoundFilters,
     group: SQLColumnExpression[Any] | None = None,
 ) -> list[tuple[Any, int]]:
-    """Form counts from the tallies: [(group value, count)], or [(None, total)] ungrouped."""
+    """Form counts from the tallies (`filters` bound by TALLY_FILTERS): [(group value,
+    count)], or [(None, total)] ungrouped."""
     tallies = FormTally.__table__.c
     total = func.coalesce(func.sum(tallies.delta), 0)
-    scope = [tallies.workspace_id.in_(workspace_ids), *where]
+    scope = [tallies.workspace_id.in_(workspace_ids), *TALLY_FILTERS.clauses(filters.shape)]
     if group is None:
-        return [(None, (await session.execute(select(total).where(*scope))).scalar_one())]
+        counted = await session.execute(select(total).where(*scope), filters.values)
+        return [(None, counted.scalar_one())]
     rows = await session.execute(
-        select(group, total).where(*scope).group_by(group).having(func.sum(tallies.delta) != 0)
+        select(group, total).where(*scope).group_by(group).having(func.sum(tallies.delta) != 0),
+        filters.values,
     )
     return [(value, int(number)) for value, number in rows.all()]
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.principal import Principal
@@ -41,7 +40,7 @@ from formcase.forms.schemas import (
     WorkspaceIn,
 )
 from formcase.kit.errors import BadRequest, NotFound, Unprocessable
-from formcase.kit.filters import Condition, parse_filter_json
+from formcase.kit.filters import BoundFilters, Condition, parse_filter_json
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.time import utcnow
 from formcase.notifications import service as notifications
@@ -194,31 +193,31 @@ async def _total(
     session: AsyncSession,
     principal: Principal,
     conditions: list[Condition],
-    where: list[ColumnElement[bool]],
+    filters: BoundFilters,
 ) -> int:
-    """How many forms match: from the tallies when they can say, else by counting (`where`
-    is the conditions compiled for forms)."""
+    """How many forms match: from the tallies when they can say, else by counting (`filters`
+    is the conditions bound for forms)."""
     if tallies_answer(conditions):
         tallied = await repository.tally(
-            session, principal.workspace_ids, TALLY_FILTERS.where(conditions)
+            session, principal.workspace_ids, TALLY_FILTERS.bind(conditions)
         )
         return int(tallied[0][1])
-    return await repository.count(session, principal.workspace_ids, where)
+    return await repository.count(session, principal.workspace_ids, filters)
 
 
 async def list_forms(
     session: AsyncSession, principal: Principal, params: FormListParams, settings: Settings
 ) -> Document:
     conditions = await _conditions(session, principal, params)
-    where = FORM_FILTERS.where(conditions)
+    filters = FORM_FILTERS.bind(conditions)
     order = order_by(params.sort, SORTABLE, "-created_at", forms.id)
     page = params.page()
     rows = await repository.page(
-        session, principal.workspace_ids, where, order, page.size, page.offset
+        session, principal.workspace_ids, filters, order, page.size, page.offset
     )
     total = page.total_from(len(rows))
     if total is None:
-        total = await _total(session, principal, conditions, where)
+        total = await _total(session, principal, conditions, filters)
     return {
         "meta": PageMeta.of(total, page).model_dump(),
         "data": await _documents(session, rows, settings.public_url),
@@ -244,8 +243,8 @@ async def count_forms(
             )
         expressions[name] = expression
     if not expressions:
-        where = FORM_FILTERS.where(conditions)
-        return FormCount(count=await _total(session, principal, conditions, where))
+        filters = FORM_FILTERS.bind(conditions)
+        return FormCount(count=await _total(session, principal, conditions, filters))
     by: dict[str, dict[str, int]] = {}
     tallied = tallies_answer(conditions, list(expressions))
     for name, expression in expressions.items():
@@ -253,12 +252,12 @@ async def count_forms(
             rows = await repository.tally(
                 session,
                 principal.workspace_ids,
-                TALLY_FILTERS.where(conditions),
+                TALLY_FILTERS.bind(conditions),
                 TALLY_GROUPS[name],
             )
         else:
             rows = await repository.count_by(
-                session, principal.workspace_ids, FORM_FILTERS.where(conditions), expression
+                session, principal.workspace_ids, FORM_FILTERS.bind(conditions), expression
             )
         by[name] = {_group_key(value): number for value, number in rows}
     # Every row falls in exactly one group (NULL is a group too): the groups add up to the total.

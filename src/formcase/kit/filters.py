@@ -6,19 +6,22 @@ Three inputs become the same list of `Condition(path, op, value)`:
   "relationships": {"owner": {"attributes": {"email": {"$eq": "a@b.c"}}}}}`;
 - the older implicit-equality JSON: `filter={"flow": {"slug": "x"}, "completed": false,
   "external_args": {"crm_id": "42"}}`.
-A `FilterSpec` per resource says which paths exist and how each compiles to SQL.
+A `FilterSpec` per resource says which paths exist and how each compiles to SQL: conditions
+are checked and bound (a shape, and the values of its parameters), and the clauses of a shape
+are built once, so that a list's statement can be too (the hottest reads cache it by shape).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, not_, or_
+from sqlalchemy import BindParameter, ColumnElement, SQLColumnExpression, bindparam, func, not_, or_
 
 from formcase.kit.errors import BadRequest
 from formcase.kit.json_values import JSONBoolean, JSONNumber
@@ -57,9 +60,12 @@ class Field:
 
 @dataclass(frozen=True)
 class Flag:
-    """A boolean filter with no column of its own (`active`, `completed`): built from rules."""
+    """A boolean filter with no column of its own (`active`, `completed`): built from rules.
+    `values` gives the values of the bound parameters its clause names (the time now, say),
+    read anew for every request while the clause is built once."""
 
     build: Callable[[bool], ColumnElement[bool]]
+    values: Callable[[], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,43 +77,101 @@ class Related:
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]]
 
 
+# What decides a condition's SQL: its path, operator and the form of its value (no value,
+# one, a list; for JSON also the value's type). The same filters with other values have the
+# same shape, and so the same clauses and statements.
+Shape = tuple[Hashable, ...]
+
+
 @dataclass(frozen=True)
+class BoundFilters:
+    """Conditions checked and split into their `shape` and the `values` of the bound
+    parameters (`filter_0`, …) that the shape's clauses name."""
+
+    shape: tuple[Shape, ...]
+    values: dict[str, Any]
+
+
+# eq=False: a spec is itself (hashed by identity), so that its clauses can be cached.
+@dataclass(frozen=True, eq=False)
 class FilterSpec:
     fields: Mapping[str, Field | Flag | Related]
     # JSON columns whose keys are filterable by path: {"data": Form.data}.
     json_columns: Mapping[str, SQLColumnExpression[Any]] = field(default_factory=dict)
 
-    def where(self, conditions: Iterable[Condition]) -> list[ColumnElement[bool]]:
-        return [self._clause(condition) for condition in conditions]
+    def bind(self, conditions: Iterable[Condition]) -> BoundFilters:
+        """Check the conditions (a 400 naming what is wrong) and split them into shape and
+        values; nothing SQL is built here."""
+        values: dict[str, Any] = {}
+        shape = tuple(
+            self._plan(condition, f"filter_{index}", values)
+            for index, condition in enumerate(conditions)
+        )
+        return BoundFilters(shape, values)
+
+    def clauses(self, shape: tuple[Shape, ...]) -> tuple[ColumnElement[bool], ...]:
+        """The clauses of a shape, with bound parameters in place of values: built once per
+        shape, and the same objects every time (statements built of them can be cached)."""
+        return _clauses_of(self, shape)
 
     def mentions(self, conditions: Iterable[Condition], *paths: str) -> bool:
         return any(c.path in paths for c in conditions)
 
-    def _clause(self, condition: Condition) -> ColumnElement[bool]:
+    def _plan(self, condition: Condition, name: str, values: dict[str, Any]) -> Shape:
         op = OPERATOR_ALIASES.get(condition.op, condition.op)
+        path = condition.path
         if op not in OPERATORS:
             raise BadRequest(
-                f"Unknown filter operator '{condition.op}' on '{condition.path}'. "
+                f"Unknown filter operator '{condition.op}' on '{path}'. "
                 f"Operators: {', '.join(OPERATORS)}."
             )
-        target = self.fields.get(condition.path)
+        target = self.fields.get(path)
         if isinstance(target, Flag):
-            return _flag_clause(condition.path, target, op, condition.value)
+            if op not in ("$eq", "$ne"):
+                raise BadRequest(f"Filter '{path}' takes true or false with $eq or $ne.")
+            if target.values is not None:
+                values.update(target.values())
+            wanted = _as_bool(path, condition.value)
+            return (path, wanted if op == "$eq" else not wanted)
+        if isinstance(target, Field | Related):
+            column = target if isinstance(target, Field) else target.field
+            return (path, *_plan_field(path, column, op, condition.value, name, values))
+        head, _, rest = path.partition(".")
+        if head in self.json_columns and rest:
+            return (path, op, _plan_json(path, op, condition.value, name, values))
+        known = sorted([*self.fields, *(f"{name}.<key>" for name in self.json_columns)])
+        raise BadRequest(f"Cannot filter on '{path}'. Filterable fields: {', '.join(known)}.")
+
+    def _build(self, shape: Shape, name: str) -> ColumnElement[bool]:
+        path = str(shape[0])
+        target = self.fields.get(path)
+        if isinstance(target, Flag):
+            return target.build(bool(shape[1]))
+        op, form = str(shape[1]), str(shape[2])
         if isinstance(target, Field):
-            return _field_clause(condition.path, target, op, condition.value)
+            return _field_clause(target, op, _slot(name, form))
         if isinstance(target, Related):
             if op in ("$ne", "$nin"):  # "no contact has x" is not "one contact has not x"
                 positive = "$eq" if op == "$ne" else "$in"
-                inner = _field_clause(condition.path, target.field, positive, condition.value)
-                return not_(target.exists(inner))
-            return target.exists(_field_clause(condition.path, target.field, op, condition.value))
-        head, _, rest = condition.path.partition(".")
-        if head in self.json_columns and rest:
-            return _json_clause(condition.path, self.json_columns[head], rest, op, condition.value)
-        known = sorted([*self.fields, *(f"{name}.<key>" for name in self.json_columns)])
-        raise BadRequest(
-            f"Cannot filter on '{condition.path}'. Filterable fields: {', '.join(known)}."
-        )
+                return not_(target.exists(_field_clause(target.field, positive, _slot(name, form))))
+            return target.exists(_field_clause(target.field, op, _slot(name, form)))
+        head, _, rest = path.partition(".")
+        return _json_clause(self.json_columns[head], tuple(rest.split(".")), op, form, name)
+
+
+@lru_cache(maxsize=512)  # JSON paths are the caller's: shapes are many, keep the recent
+def _clauses_of(spec: FilterSpec, shape: tuple[Shape, ...]) -> tuple[ColumnElement[bool], ...]:
+    return tuple(spec._build(item, f"filter_{index}") for index, item in enumerate(shape))
+
+
+# The forms of a value in a shape, and the bound parameter each stands for.
+NULL, ONE, MANY = "null", "one", "many"
+
+
+def _slot(name: str, form: str) -> BindParameter[Any] | None:
+    if form == NULL:
+        return None
+    return bindparam(name, expanding=form == MANY)
 
 
 def _coerce(path: str, target: Field, value: Any) -> Any:
@@ -142,17 +206,70 @@ def _as_bool(path: str, value: Any) -> bool:
     raise BadRequest(f"Filter '{path}' needs true or false, got {json.dumps(value)}.")
 
 
-def _compare(column: SQLColumnExpression[Any], op: str, value: Any) -> ColumnElement[bool]:
+def _plan_field(
+    path: str, target: Field, op: str, value: Any, name: str, values: dict[str, Any]
+) -> tuple[str, str]:
+    """(operator, form) of a column's condition; its value goes to `values[name]`."""
+    if target.kind in (Kind.BOOL, Kind.UUID, Kind.ENUM) and op in ORDERING:
+        raise BadRequest(f"Operator {op} does not apply to '{path}' ({target.kind.value}).")
+    if op in ("$in", "$nin"):
+        items = [_coerce(path, target, item) for item in _as_list(path, op, value)]
+        if len(items) > 1:
+            values[name] = items
+            return op, MANY
+        # One value: the common case, and a plainer query for the planner.
+        op, value = ("$eq" if op == "$in" else "$ne"), items[0]
+    else:
+        value = _coerce(path, target, value)
+    if value is None:
+        _require_value(op)
+        return op, NULL
+    values[name] = value
+    return op, ONE
+
+
+def _plan_json(path: str, op: str, value: Any, name: str, values: dict[str, Any]) -> str:
+    """The form of a JSON key's condition (its type decides how the key is read); its value
+    goes to `values[name]`."""
+    if op in ("$in", "$nin"):
+        items = _as_list(path, op, value)
+        if all(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
+            values[name] = items
+            return "numbers"
+        values[name] = [_json_scalar(path, item) for item in items]
+        return "texts"
+    if value is None:
+        _require_value(op)
+        return NULL
+    if isinstance(value, bool):
+        if op in ORDERING:
+            raise BadRequest(f"Operator {op} does not apply to a boolean ('{path}').")
+        values[name] = value
+        return "boolean"
+    if isinstance(value, int | float):
+        values[name] = value
+        return "number"
+    values[name] = _json_scalar(path, value)
+    return "text"
+
+
+def _require_value(op: str) -> None:
+    if op in ORDERING:
+        raise BadRequest(f"Operator {op} needs a value, not null.")
+
+
+def _compare(
+    column: SQLColumnExpression[Any], op: str, value: BindParameter[Any] | None
+) -> ColumnElement[bool]:
     if op == "$eq":
         return column.is_(None) if value is None else column == value
     if op == "$ne":
         return column.is_not(None) if value is None else or_(column != value, column.is_(None))
+    assert value is not None  # planning lets only $eq and $ne compare with null
     if op == "$in":
         return column.in_(value)
     if op == "$nin":
         return or_(column.not_in(value), column.is_(None))
-    if value is None:
-        raise BadRequest(f"Operator {op} needs a value, not null.")
     ordered: ColumnElement[bool] = (
         column > value
         if op == "$gt"
@@ -165,44 +282,23 @@ def _compare(column: SQLColumnExpression[Any], op: str, value: Any) -> ColumnEle
     return ordered
 
 
-def _field_clause(path: str, target: Field, op: str, value: Any) -> ColumnElement[bool]:
-    if target.kind in (Kind.BOOL, Kind.UUID, Kind.ENUM) and op in ORDERING:
-        raise BadRequest(f"Operator {op} does not apply to '{path}' ({target.kind.value}).")
+def _field_clause(target: Field, op: str, value: BindParameter[Any] | None) -> ColumnElement[bool]:
     column = func.lower(target.column) if target.case_insensitive else target.column
-    if op in ("$in", "$nin"):
-        items = [_coerce(path, target, item) for item in _as_list(path, op, value)]
-        if len(items) == 1:  # the common case, and a plainer query for the planner
-            return _compare(column, "$eq" if op == "$in" else "$ne", items[0])
-        return _compare(column, op, items)
-    return _compare(column, op, _coerce(path, target, value))
+    return _compare(column, op, value)
 
 
-def _flag_clause(path: str, target: Flag, op: str, value: Any) -> ColumnElement[bool]:
-    if op not in ("$eq", "$ne"):
-        raise BadRequest(f"Filter '{path}' takes true or false with $eq or $ne.")
-    wanted = _as_bool(path, value)
-    return target.build(wanted if op == "$eq" else not wanted)
+_JSON_FORMS = {"numbers": MANY, "texts": MANY, NULL: NULL}
 
 
 def _json_clause(
-    path: str, column: SQLColumnExpression[Any], key: str, op: str, value: Any
+    column: SQLColumnExpression[Any], keys: tuple[str, ...], op: str, form: str, name: str
 ) -> ColumnElement[bool]:
-    keys = tuple(key.split("."))
-    element = column[keys]
-    if op in ("$in", "$nin"):
-        items = _as_list(path, op, value)
-        if all(isinstance(item, int | float) and not isinstance(item, bool) for item in items):
-            return _compare(JSONNumber(column, keys), op, items)
-        return _compare(element.as_string(), op, [_json_scalar(path, item) for item in items])
-    if value is None:
-        return _compare(element.as_string(), op, None)
-    if isinstance(value, bool):
-        if op in ORDERING:
-            raise BadRequest(f"Operator {op} does not apply to a boolean ('{path}').")
-        return _compare(JSONBoolean(column, keys), op, value)
-    if isinstance(value, int | float):
+    value = _slot(name, _JSON_FORMS.get(form, ONE))
+    if form in ("number", "numbers"):
         return _compare(JSONNumber(column, keys), op, value)
-    return _compare(element.as_string(), op, _json_scalar(path, value))
+    if form == "boolean":
+        return _compare(JSONBoolean(column, keys), op, value)
+    return _compare(column[keys].as_string(), op, value)
 
 
 def _json_scalar(path: str, value: Any) -> str:
