@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from formcase.forms import filters as forms_filters
 from formcase.forms.schemas import FormOut
 from formcase.kit.listing import Paginated
 from tests.helpers import Tenant, assert_error
@@ -342,3 +344,26 @@ async def test_json_values_compare_by_type_and_never_fail(
     # A number compared with text, a boolean with text: no match, and no error.
     assert await ids({"attributes": {"data.given_name": {"$gt": 3}}}) == set()
     assert await ids({"attributes": {"data.given_name": {"$eq": True}}}) == set()
+
+
+async def test_active_reads_the_clock_of_each_request(
+    client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `active` clause is built once and kept (kit.filters); the time it compares with
+    is bound per request, so a form that expired in between is no longer active."""
+    expires = datetime(2031, 1, 1, tzinfo=UTC)
+    body = {"flow": {"slug": "contact-details"}, "active_until": expires.isoformat()}
+    response = await client.post("/v1/forms", json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    form_id = response.json()["id"]
+
+    async def active_ids() -> list[str]:
+        listed = await client.get("/v1/forms?active=true", headers=tenant.headers)
+        assert listed.status_code == 200, listed.text
+        return [item["id"] for item in listed.json()["data"]]
+
+    assert await active_ids() == [form_id]
+    monkeypatch.setattr(forms_filters, "utcnow", lambda: expires + timedelta(seconds=1))
+    assert await active_ids() == []
+    monkeypatch.setattr(forms_filters, "utcnow", lambda: expires - timedelta(seconds=1))
+    assert await active_ids() == [form_id]
