@@ -12,7 +12,10 @@ database is driven with wrk from another process at concurrency 16 on:
   count_f   GET /v1/cases/count?parent_status=in_progress&waiting_for=owner
   floor     GET /bench/floor: the same stack answering pre-serialised bytes of the size of a
             `contact` answer, without the database.
-Prints req/s and p50/p99 per endpoint, then the targets and whether they are met.
+Prints req/s, p50/p99 and the CPU time a request cost the server processes and PostgreSQL
+(its backends for this database) per endpoint, then the targets and whether they are met. On
+a shared machine whose speed drifts, the CPU per request moves less than the latencies do:
+it is the figure to compare two versions of the code by.
 
     .venv/bin/python bench/cases.py [--sizes 1000000] [--duration 20] [--reseed]
 """
@@ -25,14 +28,18 @@ import json
 import os
 import platform
 import random
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from formcase.config import Settings
 from formcase.db.migrate import migration
@@ -275,6 +282,43 @@ COUNT_PATH = "/v1/cases/count"
 COUNT_FILTERED_PATH = "/v1/cases/count?parent_status=in_progress&waiting_for=owner"
 
 
+def _cpu_by_process(processes: list[psutil.Process]) -> dict[int, float]:
+    seconds = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _backends(database: str) -> list[psutil.Process]:
+    """PostgreSQL's backends serving `database` (a backend's title names its database)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        words = process.info["cmdline"] or []
+        if words and words[0].startswith("postgres:") and database in " ".join(words):
+            found.append(process)
+    return found
+
+
+def with_cpu(
+    server: subprocess.Popen[bytes], database: str, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`run`'s wrk figures, with the CPU milliseconds a request cost the server processes
+    and the database's backends (a backend that connected during the run counts in full)."""
+    workers = psutil.Process(server.pid).children(recursive=True)
+    before = _cpu_by_process(workers), _cpu_by_process(_backends(database))
+    figures = run()
+    after = _cpu_by_process(workers), _cpu_by_process(_backends(database))
+    requests = max(1, figures["requests"])
+    for name, start, end in (("server", before[0], after[0]), ("database", before[1], after[1])):
+        spent = sum(seconds - start.get(pid, 0.0) for pid, seconds in end.items())
+        figures[f"{name}_cpu_ms"] = 1000 * spent / requests
+    return figures
+
+
 def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
     url, token, seeded = asyncio.run(prepare(size, reseed))
     process, base = start_server(url)
@@ -295,12 +339,17 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
         assert counted_f["count"] == listed["meta"]["total_count"], (counted_f, listed["meta"])
         wrk(base, "/bench/floor", token, 3)  # warm up every worker
         script = ROTATE_LUA % ",".join(f'"{email}"' for email in emails)
+        database = url.rsplit("/", 1)[1]
+        runs: dict[str, tuple[str, str | None]] = {
+            "floor": (f"/bench/floor?size={len(one.content)}", None),
+            "contact": ("/", script),
+            "list": (LIST_PATH, None),
+            "count": (COUNT_PATH, None),
+            "count_f": (COUNT_FILTERED_PATH, None),
+        }
         results = {
-            "floor": wrk(base, f"/bench/floor?size={len(one.content)}", token, duration),
-            "contact": wrk(base, "/", token, duration, script),
-            "list": wrk(base, LIST_PATH, token, duration),
-            "count": wrk(base, COUNT_PATH, token, duration),
-            "count_f": wrk(base, COUNT_FILTERED_PATH, token, duration),
+            name: with_cpu(process, database, partial(wrk, base, path, token, duration, script))
+            for name, (path, script) in runs.items()
         }
         return {
             "size": size,
@@ -334,12 +383,16 @@ def main() -> None:
         f"before {started_load[0]:.2f}, after {runs[-1]['load'][0]:.2f}; "
         f"cpu probe {started_probe:.2f} s before, {runs[-1]['cpu_probe_s']:.2f} s after"
     )
-    print(f"{'cases':>9} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(
+        f"{'cases':>9} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+        f" {'CPU ms/request: server':>23} {'PostgreSQL':>10}"
+    )
     for outcome in runs:
         for name, figures in outcome["results"].items():
             print(
                 f"{outcome['size']:>9} {name:<8} {figures['rps']:>9.0f} "
                 f"{figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} {figures['non_2xx']:>8}"
+                f" {figures['server_cpu_ms']:>23.2f} {figures['database_cpu_ms']:>10.2f}"
             )
         print(
             f"{'':>9} list matches {outcome['list_matches']} cases ({outcome['list_bytes']} "

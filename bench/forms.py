@@ -207,7 +207,9 @@ def wrk(
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    done = re.search(r"(\d+) requests in", output)
     return {
+        "requests": int(done[1]) if done else 0,
         "rps": float(rate[1]) if rate else 0.0,
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
