@@ -80,9 +80,9 @@ def _driver_sql(
     params = compiled.construct_params(values, extracted_parameters=extracted, escape_names=False)
     expanded = compiled._process_parameters_for_postcompile(params)  # type: ignore[attr-defined]
     processors = compiled._bind_processors  # type: ignore[attr-defined]
-    values = expanded.parameters
+    written = expanded.parameters
     args = [
-        processors[name](values[name]) if name in processors else values[name]
+        processors[name](written[name]) if name in processors else written[name]
         for name in expanded.positiontup
     ]
     return expanded.statement, args

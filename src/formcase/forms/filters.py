@@ -39,7 +39,7 @@ USER_FIELDS = (
 )
 
 
-def is_active(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+def is_active(now: BindParameter[datetime]) -> ColumnElement[bool]:
     """Open for the contact right now: pending, not archived, inside its activity window."""
     return and_(
         forms.status == FormStatus.PENDING.value,
