@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
@@ -27,14 +27,22 @@ from formcase.config import Settings
 from formcase.db.engine import get_session
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
+from formcase.kit.query import QueryModel
 from formcase.kit.responses import JSONBytes
 
 router = APIRouter(tags=["cases"])
+CASE_TEMPLATE_LIST_QUERY = QueryModel(CaseTemplateListParams)
+CASE_FILTER_QUERY = QueryModel(CaseFilterParams)
+CASE_COUNT_QUERY = QueryModel(CaseCountParams)
 
 
-@router.get("/case_templates", response_model=Paginated[CaseDetailOut])
+@router.get(
+    "/case_templates",
+    response_model=Paginated[CaseDetailOut],
+    openapi_extra=CASE_TEMPLATE_LIST_QUERY.openapi,
+)
 async def list_case_templates(
-    params: Annotated[CaseTemplateListParams, Query()],
+    params: Annotated[CaseTemplateListParams, Depends(CASE_TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> JSONBytes:
@@ -52,9 +60,9 @@ async def get_case_template(
     return JSONBytes(await templates.get_template(session, principal, template_id))
 
 
-@router.get("/cases", response_model=Paginated[CaseOut])
+@router.get("/cases", response_model=Paginated[CaseOut], openapi_extra=CASE_FILTER_QUERY.openapi)
 async def list_cases(
-    params: Annotated[CaseFilterParams, Query()],
+    params: Annotated[CaseFilterParams, Depends(CASE_FILTER_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> JSONBytes:
@@ -62,9 +70,9 @@ async def list_cases(
     return JSONBytes(await service.list_cases(session, principal, params))
 
 
-@router.get("/cases/count", response_model=CaseCount)
+@router.get("/cases/count", response_model=CaseCount, openapi_extra=CASE_COUNT_QUERY.openapi)
 async def count_cases(
-    params: Annotated[CaseCountParams, Query()],
+    params: Annotated[CaseCountParams, Depends(CASE_COUNT_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> CaseCount:

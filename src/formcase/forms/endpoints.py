@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
@@ -21,16 +21,19 @@ from formcase.forms.schemas import (
 )
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
+from formcase.kit.query import QueryModel
 from formcase.kit.responses import JSONBytes
 
 # The read and write paths answer plain data encoded by orjson (JSONBytes); the
 # `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"])
+FORM_LIST_QUERY = QueryModel(FormListParams)
+FORM_COUNT_QUERY = QueryModel(FormCountParams)
 
 
-@router.get("/forms", response_model=Paginated[FormOut])
+@router.get("/forms", response_model=Paginated[FormOut], openapi_extra=FORM_LIST_QUERY.openapi)
 async def list_forms(
-    params: Annotated[FormListParams, Query()],
+    params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
@@ -39,9 +42,9 @@ async def list_forms(
     return JSONBytes(await service.list_forms(session, principal, params, settings))
 
 
-@router.get("/requests", response_model=list[FormOut])
+@router.get("/requests", response_model=list[FormOut], openapi_extra=FORM_LIST_QUERY.openapi)
 async def list_requests(
-    params: Annotated[FormListParams, Query()],
+    params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(settings_of),
@@ -50,15 +53,21 @@ async def list_requests(
     return JSONBytes((await service.list_forms(session, principal, params, settings))["data"])
 
 
-@router.get("/forms/count", response_model=FormCount, response_model_exclude_none=True)
+@router.get(
+    "/forms/count",
+    response_model=FormCount,
+    response_model_exclude_none=True,
+    openapi_extra=FORM_COUNT_QUERY.openapi,
+)
 @router.get(
     "/requests/count",
     response_model=FormCount,
     response_model_exclude_none=True,
     include_in_schema=False,
+    openapi_extra=FORM_COUNT_QUERY.openapi,
 )
 async def count_forms(
-    params: Annotated[FormCountParams, Query()],
+    params: Annotated[FormCountParams, Depends(FORM_COUNT_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> FormCount:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import get_session
 from formcase.kit.listing import Paginated
+from formcase.kit.query import QueryModel
 from formcase.templates import service
 from formcase.templates.schemas import (
     FlowListParams,
@@ -19,11 +20,18 @@ from formcase.templates.schemas import (
 )
 
 router = APIRouter(tags=["form templates"])
+TEMPLATE_LIST_QUERY = QueryModel(TemplateListParams)
+FLOW_LIST_QUERY = QueryModel(FlowListParams)
+TEMPLATE_SELECTOR_QUERY = QueryModel(TemplateSelector)
 
 
-@router.get("/form_templates", response_model=Paginated[TemplateOut])
+@router.get(
+    "/form_templates",
+    response_model=Paginated[TemplateOut],
+    openapi_extra=TEMPLATE_LIST_QUERY.openapi,
+)
 async def list_form_templates(
-    params: Annotated[TemplateListParams, Query()],
+    params: Annotated[TemplateListParams, Depends(TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> Paginated[TemplateOut]:
@@ -40,9 +48,9 @@ async def list_form_templates(
     return Paginated[TemplateOut].build(items, total, page)
 
 
-@router.get("/flows", response_model=list[TemplateOut])
+@router.get("/flows", response_model=list[TemplateOut], openapi_extra=FLOW_LIST_QUERY.openapi)
 async def list_flows(
-    params: Annotated[FlowListParams, Query()],
+    params: Annotated[FlowListParams, Depends(FLOW_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> list[TemplateOut]:
@@ -53,11 +61,20 @@ async def list_flows(
     return items
 
 
-@router.get("/form_templates/{slug}/steps", response_model=list[StepOut])
-@router.get("/flows/{slug}/steps", response_model=list[StepOut], include_in_schema=False)
+@router.get(
+    "/form_templates/{slug}/steps",
+    response_model=list[StepOut],
+    openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi,
+)
+@router.get(
+    "/flows/{slug}/steps",
+    response_model=list[StepOut],
+    include_in_schema=False,
+    openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi,
+)
 async def get_template_steps(
     slug: str,
-    selector: Annotated[TemplateSelector, Query()],
+    selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> list[StepOut]:
@@ -66,11 +83,13 @@ async def get_template_steps(
     return service.steps_of(resolved.definition, selector.locale)
 
 
-@router.get("/form_templates/{slug}/options")
-@router.get("/flows/{slug}/options", include_in_schema=False)
+@router.get("/form_templates/{slug}/options", openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi)
+@router.get(
+    "/flows/{slug}/options", include_in_schema=False, openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi
+)
 async def get_template_options(
     slug: str,
-    selector: Annotated[TemplateSelector, Query()],
+    selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from formcase.config import Settings
 from formcase.db.engine import get_session
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
+from formcase.kit.query import QueryModel
 from formcase.kit.responses import JSONBytes
 from formcase.webhooks import service, signing
 from formcase.webhooks.schemas import (
@@ -26,6 +27,8 @@ from formcase.webhooks.schemas import (
 )
 
 router = APIRouter(tags=["webhooks"])
+WEBHOOK_LIST_QUERY = QueryModel(WebhookListParams)
+DELIVERY_LIST_QUERY = QueryModel(DeliveryListParams)
 # Outside /v1: where receivers find the key that signs `x-pnbx-signature`.
 keys_router = APIRouter(tags=["webhooks"])
 
@@ -42,9 +45,11 @@ async def create_webhook(
     return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
 
 
-@router.get("/webhooks", response_model=Paginated[WebhookOut])
+@router.get(
+    "/webhooks", response_model=Paginated[WebhookOut], openapi_extra=WEBHOOK_LIST_QUERY.openapi
+)
 async def list_webhooks(
-    params: Annotated[WebhookListParams, Query()],
+    params: Annotated[WebhookListParams, Depends(WEBHOOK_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> JSONBytes:
@@ -96,10 +101,14 @@ async def delete_webhook(
     return Response(status_code=204)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=Paginated[DeliveryOut])
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=Paginated[DeliveryOut],
+    openapi_extra=DELIVERY_LIST_QUERY.openapi,
+)
 async def list_deliveries(
     webhook_id: uuid.UUID,
-    params: Annotated[DeliveryListParams, Query()],
+    params: Annotated[DeliveryListParams, Depends(DELIVERY_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> JSONBytes:

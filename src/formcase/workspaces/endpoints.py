@@ -2,22 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import get_session
 from formcase.kit.listing import Paginated
+from formcase.kit.query import QueryModel
 from formcase.workspaces import service
 from formcase.workspaces.schemas import WorkspaceListParams, WorkspaceOut
 
 router = APIRouter(tags=["workspaces"])
+WORKSPACE_LIST_QUERY = QueryModel(WorkspaceListParams)
 
 
-@router.get("/workspaces", response_model=Paginated[WorkspaceOut])
+@router.get(
+    "/workspaces",
+    response_model=Paginated[WorkspaceOut],
+    openapi_extra=WORKSPACE_LIST_QUERY.openapi,
+)
 async def list_workspaces(
-    params: Annotated[WorkspaceListParams, Query()],
+    params: Annotated[WorkspaceListParams, Depends(WORKSPACE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = Depends(get_session),
 ) -> Paginated[WorkspaceOut]:

@@ -1,0 +1,90 @@
+"""QueryModel reads a query string as FastAPI would read `Annotated[Model, Query()]`: the same
+values, the same errors, the same documented parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI, Query
+from fastapi.dependencies.utils import get_dependant, request_params_to_args
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from formcase.cases.schemas import CaseFilterParams
+from formcase.forms.schemas import FormCountParams, FormListParams
+from formcase.kit.query import QueryModel
+
+MODELS = [CaseFilterParams, FormListParams, FormCountParams]
+
+QUERIES = [
+    "",
+    "parent_status=in_progress&waiting_for=owner&page[size]=100",
+    "page[size]=0",
+    "page[size]=abc&page[number]=-1",
+    "page[size]=5&page[size]=7",
+    "bogus=1",
+    "bogus=1&bogus=2",
+    "status=a&status=b",
+    "status=a,b",
+    "flow[slug]=x&flow[slug]=y&flow[slug][]=z",
+    "archived=maybe",
+    "archived=true&completed=0",
+    "group-by=status&group_by=flow.slug&group-by=user.email",
+    "sort=",
+    "owner[id]=nope",
+    "filter=%7B%22status%22%3A%22pending%22%7D",
+]
+
+
+def _errors(errors: Any) -> list[tuple[Any, ...]]:
+    return sorted((tuple(e["loc"]), e["type"], e["msg"]) for e in errors)
+
+
+def _fastapi_reads(model: type[BaseModel], query: str) -> tuple[Any, list[tuple[Any, ...]]]:
+    async def endpoint(params: Any) -> None: ...
+
+    endpoint.__annotations__["params"] = Annotated[model, Query()]
+    values, errors = request_params_to_args(
+        get_dependant(path="/", call=endpoint).query_params, QueryParams(query)
+    )
+    return values.get("params"), _errors(errors)
+
+
+def _reads(model: type[BaseModel], query: str) -> tuple[Any, list[tuple[Any, ...]]]:
+    request = Request({"type": "http", "query_string": query.encode(), "headers": []})
+    try:
+        return QueryModel(model)(request), []
+    except RequestValidationError as exc:
+        return None, _errors(exc.errors())
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("query", QUERIES)
+def test_reads_what_fastapi_reads(model: type[BaseModel], query: str) -> None:
+    assert _reads(model, query) == _fastapi_reads(model, query)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_documents_what_fastapi_documents(model: type[BaseModel]) -> None:
+    reference, ours = FastAPI(), FastAPI()
+    query = QueryModel(model)
+
+    async def by_fastapi(number: int, params: Any) -> None: ...
+
+    async def by_us(number: int, params: Any) -> None: ...
+
+    by_fastapi.__annotations__["params"] = Annotated[model, Query()]
+    by_us.__annotations__["params"] = Annotated[model, Depends(query)]
+    reference.get("/things/{number}")(by_fastapi)
+    ours.get("/things/{number}", openapi_extra=query.openapi)(by_us)
+
+    def parameters(app: FastAPI) -> Any:
+        return app.openapi()["paths"]["/things/{number}"]["get"]["parameters"]
+
+    documented = parameters(ours)
+    assert documented == parameters(reference)
+    # the path parameter, then one per field of the model
+    assert [p["in"] for p in documented] == ["path"] + ["query"] * len(model.model_fields)
