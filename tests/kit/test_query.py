@@ -3,6 +3,7 @@ values, the same errors, the same documented parameters."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import pytest
@@ -56,7 +57,7 @@ def _fastapi_reads(model: type[BaseModel], query: str) -> tuple[Any, list[tuple[
 def _reads(model: type[BaseModel], query: str) -> tuple[Any, list[tuple[Any, ...]]]:
     request = Request({"type": "http", "query_string": query.encode(), "headers": []})
     try:
-        return QueryModel(model)(request), []
+        return asyncio.run(QueryModel(model)(request)), []
     except RequestValidationError as exc:
         return None, _errors(exc.errors())
 
