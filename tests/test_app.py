@@ -14,6 +14,7 @@ from formcase import app as app_module
 from formcase.app import create_app
 from formcase.config import Settings
 from formcase.kit import tallies
+from formcase.worker.runner import Worker
 from tests.helpers import Tenant, assert_error
 
 
@@ -103,3 +104,34 @@ async def test_a_background_task_that_will_not_stop_does_not_keep_the_app_from_s
     finally:
         released.set()
     assert "stubborn" in caplog.text and "did not stop within 0.5 s" in caplog.text
+
+
+async def test_the_worker_stops_even_when_a_cancellation_misses_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Python 3.11 `asyncio.wait_for` drops a cancellation that arrives as the event it
+    waits for fires; a worker that missed its cancellation went on claiming jobs after its
+    app had stopped. The app tells its worker to stop, so that does not depend on the
+    cancellation."""
+    ended: list[bool] = []
+
+    class MissesOneCancellation(Worker):
+        async def run(self, shutdown_grace: float = 10.0) -> None:
+            missed = False
+            while not self._stopping:
+                try:
+                    await asyncio.sleep(0.01)
+                except asyncio.CancelledError:
+                    if missed:
+                        raise
+                    missed = True
+            ended.append(missed)
+
+    monkeypatch.setattr(app_module, "Worker", MissesOneCancellation)
+    monkeypatch.setattr(app_module, "SHUTDOWN_SECONDS", 0.5)
+    app = create_app(settings)
+    with caplog.at_level(logging.WARNING, logger="formcase.app"):
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.05)
+    assert ended, "the worker was still running after its app stopped"
+    assert "did not stop" not in caplog.text

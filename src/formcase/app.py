@@ -78,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What start-up made lives as long as the process: keep it out of every GC pass.
         gc.freeze()
         yield
+        if app.state.worker is not None:
+            # Told as well as cancelled: on Python 3.11 `asyncio.wait_for` drops a cancellation
+            # that meets a wake-up, and a worker that missed it would go on claiming jobs.
+            app.state.worker.stop()
         await _stop_all(tasks)
         await app.state.storage.close()
         try:
