@@ -25,7 +25,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
 
 from formcase.attachments.models import Attachment
-from formcase.cases.filters import CASE_FILTERS, SORTABLE
+from formcase.cases.filters import SORTABLE
 from formcase.cases.models import (
     Case,
     CaseContact,
@@ -36,7 +36,7 @@ from formcase.cases.models import (
 )
 from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
-from formcase.kit.filters import BoundFilters, Shape
+from formcase.kit.filters import BoundFilters, FilterSpec, Shape
 from formcase.kit.listing import order_by
 from formcase.kit.responses import api_json
 from formcase.signatures.models import Signature
@@ -257,10 +257,10 @@ def _values(
 # parameter: building, and SQLAlchemy's cache key of, a page's statement cost more CPU than
 # the driver's fetch of its 100 rows (docs/benchmarks.md).
 @lru_cache(maxsize=256)
-def _count_statement(shape: tuple[Shape, ...]) -> Select[Any]:
+def _count_statement(spec: FilterSpec, shape: tuple[Shape, ...]) -> Select[Any]:
     """A sum over a few tally rows when the filters are on the tally's key only (status,
     parent_status, waiting_for, archived, template, workspace), else a count of the cases."""
-    where = CASE_FILTERS.clauses(shape)
+    where = spec.clauses(shape)
     on_tallies = _on_tallies(where)
     if on_tallies is not None:
         return _tally_sum(on_tallies)
@@ -272,9 +272,11 @@ def _count_statement(shape: tuple[Shape, ...]) -> Select[Any]:
 
 
 @lru_cache(maxsize=256)
-def _page_statement(shape: tuple[Shape, ...], sort: str | None) -> tuple[Select[Any], bool]:
+def _page_statement(
+    spec: FilterSpec, shape: tuple[Shape, ...], sort: str | None
+) -> tuple[Select[Any], bool]:
     """The page's statement, and whether its rows carry the tally count (`total_count`)."""
-    where = CASE_FILTERS.clauses(shape)
+    where = spec.clauses(shape)
     order = order_by(sort, SORTABLE, "-created_at", _cases.c.id)
     statement = _LISTED
     on_tallies = _on_tallies(where)
@@ -295,7 +297,7 @@ async def count_cases(
 ) -> int:
     """How many cases match (from the tallies when they can say)."""
     total = await fetch_value(
-        session, _count_statement(filters.shape), _values(workspace_ids, filters)
+        session, _count_statement(filters.spec, filters.shape), _values(workspace_ids, filters)
     )
     return int(total or 0)
 
@@ -320,7 +322,7 @@ async def page_cases(
     (`total_count`, one sum the database makes once for the statement), returned beside the
     rows: a full page then needs no second query, and no second round trip, for its total.
     None when the page is empty or the filters need a count of the cases."""
-    statement, carries_total = _page_statement(filters.shape, sort)
+    statement, carries_total = _page_statement(filters.spec, filters.shape, sort)
     rows = await fetch_rows(
         session, statement, _values(workspace_ids, filters, limit=limit, offset=offset)
     )

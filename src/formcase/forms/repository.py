@@ -7,7 +7,6 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Result,
     SQLColumnExpression,
     UnaryExpression,
@@ -17,7 +16,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.forms.filters import FORM_FILTERS, TALLY_FILTERS
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters
@@ -52,10 +50,6 @@ def _as_dicts(result: Result[*tuple[Any, ...]]) -> list[FormRow]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _in_workspaces(workspace_ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
-    return _forms.c.workspace_id.in_(workspace_ids)
-
-
 async def add(session: AsyncSession, form: Form) -> None:
     session.add(form)
     await session.flush()
@@ -82,7 +76,7 @@ async def page(
     offset: int,
 ) -> list[FormRow]:
     rows = await session.execute(
-        _WITH_REFS.where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape))
+        _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses())
         .order_by(*order)
         .limit(limit)
         .offset(offset),
@@ -100,7 +94,7 @@ async def count(
         await session.execute(
             select(func.count())
             .select_from(_forms)
-            .where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape)),
+            .where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses()),
             filters.values,
         )
     ).scalar_one()
@@ -115,7 +109,7 @@ async def count_by(
     rows = await session.execute(
         select(group, func.count())
         .select_from(_forms)
-        .where(_in_workspaces(workspace_ids), *FORM_FILTERS.clauses(filters.shape))
+        .where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses())
         .group_by(group),
         filters.values,
     )
@@ -128,11 +122,11 @@ async def tally(
     filters: BoundFilters,
     group: SQLColumnExpression[Any] | None = None,
 ) -> list[tuple[Any, int]]:
-    """Form counts from the tallies (`filters` bound by TALLY_FILTERS): [(group value,
+    """Form counts from the tallies (`filters` bound by the tallies' spec): [(group value,
     count)], or [(None, total)] ungrouped."""
     tallies = FormTally.__table__.c
     total = func.coalesce(func.sum(tallies.delta), 0)
-    scope = [tallies.workspace_id.in_(workspace_ids), *TALLY_FILTERS.clauses(filters.shape)]
+    scope = [tallies.workspace_id.in_(workspace_ids), *filters.clauses()]
     if group is None:
         counted = await session.execute(select(total).where(*scope), filters.values)
         return [(None, counted.scalar_one())]

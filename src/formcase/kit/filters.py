@@ -86,10 +86,15 @@ Shape = tuple[Hashable, ...]
 @dataclass(frozen=True)
 class BoundFilters:
     """Conditions checked and split into their `shape` and the `values` of the bound
-    parameters (`filter_0`, …) that the shape's clauses name."""
+    parameters (`filter_0`, …) that the shape's clauses name; `spec` is what bound them, so
+    that their clauses cannot come from another spec."""
 
+    spec: FilterSpec
     shape: tuple[Shape, ...]
     values: dict[str, Any]
+
+    def clauses(self) -> tuple[ColumnElement[bool], ...]:
+        return self.spec.clauses(self.shape)
 
 
 # eq=False: a spec is itself (hashed by identity), so that its clauses can be cached.
@@ -107,7 +112,7 @@ class FilterSpec:
             self._plan(condition, f"filter_{index}", values)
             for index, condition in enumerate(conditions)
         )
-        return BoundFilters(shape, values)
+        return BoundFilters(self, shape, values)
 
     def clauses(self, shape: tuple[Shape, ...]) -> tuple[ColumnElement[bool], ...]:
         """The clauses of a shape, with bound parameters in place of values: built once per
