@@ -316,6 +316,10 @@ def with_cpu(
     for name, start, end in (("server", before[0], after[0]), ("database", before[1], after[1])):
         spent = sum(seconds - start.get(pid, 0.0) for pid, seconds in end.items())
         figures[f"{name}_cpu_ms"] = 1000 * spent / requests
+    # wrk's connections stay with the process that accepted them: the busier process's share
+    # of the server CPU shows how evenly they were spread.
+    by_worker = [seconds - before[0].get(pid, 0.0) for pid, seconds in after[0].items()]
+    figures["busiest_worker_share"] = max(by_worker) / max(sum(by_worker), 1e-9)
     return figures
 
 
@@ -385,7 +389,7 @@ def main() -> None:
     )
     print(
         f"{'cases':>9} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
-        f" {'CPU ms/request: server':>23} {'PostgreSQL':>10}"
+        f" {'CPU ms/request: server':>23} {'PostgreSQL':>10} {'busiest worker':>14}"
     )
     for outcome in runs:
         for name, figures in outcome["results"].items():
@@ -393,6 +397,7 @@ def main() -> None:
                 f"{outcome['size']:>9} {name:<8} {figures['rps']:>9.0f} "
                 f"{figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} {figures['non_2xx']:>8}"
                 f" {figures['server_cpu_ms']:>23.2f} {figures['database_cpu_ms']:>10.2f}"
+                f" {figures['busiest_worker_share']:>14.0%}"
             )
         print(
             f"{'':>9} list matches {outcome['list_matches']} cases ({outcome['list_bytes']} "

@@ -12,7 +12,7 @@ from formcase.attachments.schemas import AttachmentOut, AttachmentWithData
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.responses import JSONBytes
 from formcase.storage import Storage
@@ -60,7 +60,7 @@ async def upload_attachment(
     request: Request,
     company: uuid.UUID | None = Query(None, description="workspace id, when the token has several"),
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
@@ -80,7 +80,7 @@ async def merge_attachments(
     ids: str = Query(description="attachment ids, comma-separated, in page order"),
     filename: str | None = Query(None, description="name of the PDF, without extension"),
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
 ) -> StreamingResponse:
     """One PDF with all the attachments, in the order given: PDFs merged, images as pages,
@@ -106,7 +106,7 @@ async def get_attachment(
     attachment_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> Response:

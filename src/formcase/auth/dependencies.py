@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth import service
 from formcase.auth.principal import Principal
 from formcase.auth.ratelimit import RateLimiter
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.errors import Unauthorized
 
 
-async def require_principal(
-    request: Request, session: AsyncSession = Depends(get_session)
-) -> Principal:
+async def require_principal(request: Request, session: AsyncSession = REQUEST_SESSION) -> Principal:
     limiter: RateLimiter = request.app.state.rate_limiter
     try:
         principal = await service.authenticate(

@@ -24,7 +24,7 @@ from formcase.cases.schemas import (
     Timeline,
 )
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.query import QueryModel
@@ -44,7 +44,7 @@ CASE_COUNT_QUERY = QueryModel(CaseCountParams)
 async def list_case_templates(
     params: Annotated[CaseTemplateListParams, Depends(CASE_TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """Case templates of the token's workspaces, in the Case shape with `is_template: true`."""
     return JSONBytes(await templates.list_templates(session, principal, params))
@@ -54,7 +54,7 @@ async def list_case_templates(
 async def get_case_template(
     template_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """One case template with its full steps, schema, statuses and contact roles."""
     return JSONBytes(await templates.get_template(session, principal, template_id))
@@ -64,7 +64,7 @@ async def get_case_template(
 async def list_cases(
     params: Annotated[CaseFilterParams, Depends(CASE_FILTER_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """Cases of the token's workspaces, filtered, sorted and paginated (no steps or schema)."""
     return JSONBytes(await service.list_cases(session, principal, params))
@@ -74,7 +74,7 @@ async def list_cases(
 async def count_cases(
     params: Annotated[CaseCountParams, Depends(CASE_COUNT_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> CaseCount:
     """How many cases match the same filters as the list."""
     return CaseCount(count=await service.count_cases(session, principal, params))
@@ -84,7 +84,7 @@ async def count_cases(
 async def create_case(
     body: CaseCreate,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Create a case, from a case template (its schema, statuses, roles and steps are copied)
@@ -96,7 +96,7 @@ async def create_case(
 async def get_case(
     case_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """The full case, with its steps, schema (and values) and statuses."""
@@ -108,7 +108,7 @@ async def update_case(
     case_id: uuid.UUID,
     patch: CasePatch,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Change the title, description, status or waiting_for by hand, or archive."""
@@ -120,7 +120,7 @@ async def update_case_data(
     case_id: uuid.UUID,
     body: CaseData,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Set schema values (all checked first: one bad value writes nothing); automatic status
@@ -133,7 +133,7 @@ async def update_case_contacts(
     case_id: uuid.UUID,
     body: CaseContacts,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Add or change contacts by key (`remove: true` takes one off; not the main one)."""
@@ -146,7 +146,7 @@ async def start_case_step(
     step_key: str,
     body: StepStart | None = None,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Run a step: a form step sends its form to the step's contact; 409 when started."""
@@ -160,7 +160,7 @@ async def start_case_step(
 async def case_timeline(
     case_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """Every change of the case, oldest first: when, who, what changed."""
     return JSONBytes(await service.timeline(session, principal, case_id))

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.docintel import service
 from formcase.docintel.schemas import DocintelCreate, DocintelJobOut
 from formcase.kit.dependencies import settings_of, storage_of
@@ -42,7 +42,7 @@ async def create_job(
     body: DocintelCreate,
     wait: float | None = WAIT,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
@@ -72,7 +72,7 @@ async def create_job(
 async def get_job(
     job_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """A job: its status, and its results once completed (or why it failed)."""
     return JSONBytes(await service.get(session, principal, job_id))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.attachments.endpoints import file_response
 from formcase.auth.ratelimit import RateLimiter
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.fill import service
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.errors import Forbidden
@@ -91,7 +91,7 @@ async def open_form(
     locale: str | None = Query(
         None, pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$", description="the language the contact chose"
     ),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Open the form: creates the response the first time, resumes it after."""
@@ -104,7 +104,7 @@ async def save_step(
     step_id: str,
     body: StepBody,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Save the answers of one step (checked against the template)."""
@@ -118,7 +118,7 @@ async def upload_file(
     token: str,
     element_key: str,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
@@ -134,7 +134,7 @@ async def upload_file(
 async def submit(
     token: str,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Complete the response: every required visible field answered; hidden ones dropped."""
@@ -146,7 +146,7 @@ async def decline(
     token: str,
     request: Request,
     body: DeclineBody | None = None,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Decline the form, with an optional reason."""
@@ -159,7 +159,7 @@ async def get_uploaded_file(
     token: str,
     attachment_id: uuid.UUID,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> Response:
@@ -176,7 +176,7 @@ async def remove_uploaded_file(
     element_key: str,
     attachment_id: uuid.UUID,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Take back a file uploaded to a field; answers the state."""
@@ -193,7 +193,7 @@ async def get_document_to_sign(
     element_key: str,
     index: int,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> Response:
@@ -218,7 +218,7 @@ async def sign(
     element_key: str,
     body: SignBody,
     request: Request,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:

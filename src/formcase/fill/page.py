@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.fill.endpoints import client_budget
 from formcase.fill.i18n import LANGUAGES, TEXTS, format_datetime, format_size, texts
 from formcase.fill.service import TYPED_IN, NotFillable, fillable
@@ -323,7 +323,7 @@ async def fill_page(
     token: str,
     request: Request,
     locale: str | None = None,
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> HTMLResponse:
     """The contact's page: the form to fill in, or why it cannot be filled."""
     requested = _requested(locale)

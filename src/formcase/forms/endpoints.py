@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.forms import service
 from formcase.forms.schemas import (
     FormCount,
@@ -35,7 +35,7 @@ FORM_COUNT_QUERY = QueryModel(FormCountParams)
 async def list_forms(
     params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Forms of the token's workspaces, filtered, sorted and paginated."""
@@ -46,7 +46,7 @@ async def list_forms(
 async def list_requests(
     params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """The older name of /forms: the same filters, a bare array."""
@@ -69,7 +69,7 @@ async def list_requests(
 async def count_forms(
     params: Annotated[FormCountParams, Depends(FORM_COUNT_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> FormCount:
     """How many forms match; `group-by` splits the count by status, user or data field."""
     return await service.count_forms(session, principal, params)
@@ -80,7 +80,7 @@ async def count_forms(
 async def create_form(
     body: FormCreate,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Create a form from a template and (unless `draft`) send it to the contact."""
@@ -92,7 +92,7 @@ async def create_form(
 async def get_form(
     form_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     return JSONBytes(await service.get(session, principal, form_id, settings))
@@ -104,7 +104,7 @@ async def update_form(
     form_id: uuid.UUID,
     patch: FormPatch,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Archive or unarchive, activate a draft, mark processed, change active_until."""

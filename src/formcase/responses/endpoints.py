@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.forms import service as forms
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.responses import JSONBytes
@@ -48,7 +48,7 @@ async def get_response(
     response_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
     storage: Storage = Depends(storage_of),
 ) -> Response:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.attachments.endpoints import file_response
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import storage_of
 from formcase.kit.responses import JSONBytes
 from formcase.signatures import service
@@ -25,7 +25,7 @@ async def get_signature(
     signature_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
 ) -> Response:
     """The signature's metadata (JSON), or with `Accept: application/octet-stream` (or

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.listing import Paginated
 from formcase.kit.query import QueryModel
 from formcase.templates import service
@@ -33,7 +33,7 @@ TEMPLATE_SELECTOR_QUERY = QueryModel(TemplateSelector)
 async def list_form_templates(
     params: Annotated[TemplateListParams, Depends(TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> Paginated[TemplateOut]:
     """Form templates of the token's workspaces; `archived=true` includes archived ones."""
     page = params.page()
@@ -52,7 +52,7 @@ async def list_form_templates(
 async def list_flows(
     params: Annotated[FlowListParams, Depends(FLOW_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> list[TemplateOut]:
     """The older name of /form_templates: a bare array; `archived=true` lists only archived."""
     items, _ = await service.list_for(
@@ -76,7 +76,7 @@ async def get_template_steps(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> list[StepOut]:
     """The steps and elements of the template's current version."""
     resolved = await service.resolve_selected(session, principal, slug, selector)
@@ -91,7 +91,7 @@ async def get_template_options(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> dict[str, Any]:
     """The options a form of this template has, with their defaults; POST /forms takes any of
     them under `options`."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.query import QueryModel
@@ -37,7 +37,7 @@ keys_router = APIRouter(tags=["webhooks"])
 async def create_webhook(
     body: WebhookCreate,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Subscribe a URL to a workspace's events. The answer holds the `secret` (whsec_…) that
@@ -51,7 +51,7 @@ async def create_webhook(
 async def list_webhooks(
     params: Annotated[WebhookListParams, Depends(WEBHOOK_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """The subscriptions of the token's workspaces, forms' own included (`form` set)."""
     return JSONBytes(await service.list_webhooks(session, principal, params))
@@ -61,7 +61,7 @@ async def list_webhooks(
 async def get_webhook(
     webhook_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     return JSONBytes(await service.get(session, principal, webhook_id))
 
@@ -71,7 +71,7 @@ async def update_webhook(
     webhook_id: uuid.UUID,
     patch: WebhookPatch,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Change the URL or events, or turn it off and on (on again clears why it was disabled
@@ -83,7 +83,7 @@ async def update_webhook(
 async def rotate_secret(
     webhook_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
     """Replace the subscription's signing secret by a new one, shown in this answer only
@@ -95,7 +95,7 @@ async def rotate_secret(
 async def delete_webhook(
     webhook_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> Response:
     await service.delete(session, principal, webhook_id)
     return Response(status_code=204)
@@ -110,7 +110,7 @@ async def list_deliveries(
     webhook_id: uuid.UUID,
     params: Annotated[DeliveryListParams, Depends(DELIVERY_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """What was sent, newest first, with every attempt: when, the HTTP status, how long it
     took, the start of the answer, or the error."""
@@ -126,7 +126,7 @@ async def redeliver(
     webhook_id: uuid.UUID,
     delivery_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
     """Send a delivery again: the same body and `webhook-id`, from the worker."""
     document = await service.redeliver(session, principal, webhook_id, delivery_id)

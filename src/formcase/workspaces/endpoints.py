@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
-from formcase.db.engine import get_session
+from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.listing import Paginated
 from formcase.kit.query import QueryModel
 from formcase.workspaces import service
@@ -25,7 +25,7 @@ WORKSPACE_LIST_QUERY = QueryModel(WorkspaceListParams)
 async def list_workspaces(
     params: Annotated[WorkspaceListParams, Depends(WORKSPACE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> Paginated[WorkspaceOut]:
     """Every workspace the token grants."""
     items, total = await service.list_granted(session, principal, params)
@@ -39,7 +39,7 @@ async def list_workspaces(
 @router.get("/companies", response_model=list[WorkspaceOut])
 async def list_companies(
     principal: Principal = Depends(require_principal),
-    session: AsyncSession = Depends(get_session),
+    session: AsyncSession = REQUEST_SESSION,
 ) -> list[WorkspaceOut]:
     """The older name of /workspaces: a bare array."""
     items = await service.all_granted(session, principal)
