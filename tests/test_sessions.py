@@ -35,7 +35,7 @@ async def test_requests_get_their_sessions_in_the_order_they_asked(settings: Set
             await anext(sessions)
             opened.append(name)
             await done[name].wait()
-            await sessions.aclose()
+            await anext(sessions, None)  # the request ends: its session closes
 
         first = asyncio.create_task(request("A"))
         waiting = [asyncio.create_task(request(name)) for name in "BC"]
