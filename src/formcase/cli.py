@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -96,6 +97,8 @@ def serve(
     """Start the HTTP server (and, unless --no-worker, a job worker in each process)."""
     import uvicorn
 
+    from formcase import serving
+
     if not worker:  # the app factory reads its settings from the environment
         os.environ["FORMCASE_RUN_WORKER"] = "false"
     settings = Settings()
@@ -112,18 +115,28 @@ def serve(
             "error: the database is not migrated; run `formcase db upgrade` first.", err=True
         )
         raise typer.Exit(1)
-    uvicorn.run(
-        "formcase.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        proxy_headers=True,
-        log_level="info",
-        # A server process still importing on a busy machine is not dead: with uvicorn's 5 s
-        # it was killed and started again, over and over, and `--workers 2` never came up.
-        timeout_worker_healthcheck=60,
-    )
+    processes = workers or settings.workers
+    with contextlib.ExitStack() as stack:
+        loop = "auto"
+        if processes > 1:  # the processes share new connections out evenly (serving.py)
+            os.environ[serving.TABLE_ENV] = str(
+                stack.enter_context(serving.shared_table(processes))
+            )
+            loop = serving.LOOP_FACTORY
+        uvicorn.run(
+            "formcase.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=processes,
+            loop=loop,
+            proxy_headers=True,
+            log_level="info",
+            # A server process still importing on a busy machine is not dead: with uvicorn's
+            # 5 s it was killed and started again, over and over, and `--workers 2` never came
+            # up.
+            timeout_worker_healthcheck=60,
+        )
 
 
 @app.command("worker")
