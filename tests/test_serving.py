@@ -1,0 +1,55 @@
+"""The table through which `formcase serve`'s processes take turns at new connections."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from formcase import serving
+
+
+def test_a_process_takes_a_connection_while_it_holds_at_most_one_more_than_the_fewest(
+    tmp_path: Path,
+) -> None:
+    with serving.shared_table(2) as path:
+        other = subprocess.Popen(["sleep", "60"])
+        try:
+            table = serving.Table(path)
+            # The other process's entry, as its own Table would write it.
+            other_entry = serving.Table(path)
+            other_entry.pid = other.pid
+            other_entry.publish(3)
+
+            assert table.my_turn(4)
+            assert not table.my_turn(5)
+            other.kill()
+            other.wait()
+            # A process that is gone holds nothing back.
+            assert table.my_turn(5)
+        finally:
+            other.kill()
+            other.wait()
+
+
+def test_a_process_alone_always_takes_its_turn(tmp_path: Path) -> None:
+    with serving.shared_table(1) as path:
+        assert serving.Table(path).my_turn(100)
+
+
+def test_a_restarted_process_takes_the_entry_of_one_that_is_gone(tmp_path: Path) -> None:
+    with serving.shared_table(1) as path:  # two entries
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        first, second = serving.Table(path), serving.Table(path)
+        first.pid, second.pid = gone.pid, os.getpid() + 1_000_000
+        first.publish(0)  # a process that died: its entry is free again
+        second.publish(0)
+        replacement = serving.Table(path)
+        assert replacement.offset == first.offset
+        with pytest.raises(RuntimeError, match="no free entry"):
+            second.pid = os.getpid()  # both entries held by live processes
+            second.publish(0)
+            serving.Table(path)
