@@ -115,6 +115,7 @@ class TakingTurns:
         self.loop, self.sock, self.protocol_factory, self.ssl = loop, sock, protocol_factory, ssl
         self.table = table
         self.transports: set[asyncio.BaseTransport] = set()
+        self.fd = sock.fileno()  # kept: uvicorn closes the socket while we may still wait on it
         sock.setblocking(False)
         sock.listen(backlog)  # uvicorn binds the socket; create_server listens
         self.task = loop.create_task(self._accept_in_turn())
@@ -130,11 +131,11 @@ class TakingTurns:
             if not ready.done():
                 ready.set_result(None)
 
-        self.loop.add_reader(self.sock.fileno(), wake)
+        self.loop.add_reader(self.fd, wake)
         try:
             await ready
         finally:
-            self.loop.remove_reader(self.sock.fileno())
+            self.loop.remove_reader(self.fd)
 
     async def _accept_in_turn(self) -> None:
         while True:
@@ -164,6 +165,7 @@ class TakingTurns:
             self.transports.add(cast(asyncio.BaseTransport, transport))
 
     def close(self) -> None:
+        self.loop.remove_reader(self.fd)  # now, while the socket is still open
         self.task.cancel()
 
     async def wait_closed(self) -> None:

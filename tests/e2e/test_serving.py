@@ -72,4 +72,6 @@ def test_two_processes_hold_the_same_number_of_connections(
             connection.close()
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=30)
+    said = server.stderr.read()  # type: ignore[union-attr]
+    assert said.count(b"Application shutdown complete") == 2 and b"Traceback" not in said, said
     assert not any(path.suffix == ".table" for path in temporary.iterdir()), "it outlived serve"
