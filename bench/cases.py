@@ -30,6 +30,7 @@ import platform
 import random
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -303,23 +304,36 @@ def _backends(database: str) -> list[psutil.Process]:
     return found
 
 
+def _connections_by_process(processes: list[psutil.Process], port: int) -> list[int]:
+    counts = []
+    for process in processes:
+        try:
+            held = process.net_connections("tcp")
+        except psutil.NoSuchProcess:
+            continue
+        counts.append(sum(1 for c in held if c.status == "ESTABLISHED" and c.laddr.port == port))
+    return sorted(count for count in counts if count)
+
+
 def with_cpu(
-    server: subprocess.Popen[bytes], database: str, run: Callable[[], dict[str, Any]]
+    server: subprocess.Popen[bytes], port: int, database: str, run: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
     """`run`'s wrk figures, with the CPU milliseconds a request cost the server processes
-    and the database's backends (a backend that connected during the run counts in full)."""
+    and the database's backends (a backend that connected during the run counts in full),
+    and how many of wrk's connections each server process held 3 s into the run."""
     workers = psutil.Process(server.pid).children(recursive=True)
     before = _cpu_by_process(workers), _cpu_by_process(_backends(database))
+    split: list[int] = []
+    sampler = threading.Timer(3, lambda: split.extend(_connections_by_process(workers, port)))
+    sampler.start()
     figures = run()
+    sampler.cancel()
     after = _cpu_by_process(workers), _cpu_by_process(_backends(database))
     requests = max(1, figures["requests"])
     for name, start, end in (("server", before[0], after[0]), ("database", before[1], after[1])):
         spent = sum(seconds - start.get(pid, 0.0) for pid, seconds in end.items())
         figures[f"{name}_cpu_ms"] = 1000 * spent / requests
-    # wrk's connections stay with the process that accepted them: the busier process's share
-    # of the server CPU shows how evenly they were spread.
-    by_worker = [seconds - before[0].get(pid, 0.0) for pid, seconds in after[0].items()]
-    figures["busiest_worker_share"] = max(by_worker) / max(sum(by_worker), 1e-9)
+    figures["connections"] = "/".join(map(str, split))
     return figures
 
 
@@ -344,6 +358,7 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
         wrk(base, "/bench/floor", token, 3)  # warm up every worker
         script = ROTATE_LUA % ",".join(f'"{email}"' for email in emails)
         database = url.rsplit("/", 1)[1]
+        port = int(base.rsplit(":", 1)[1])
         runs: dict[str, tuple[str, str | None]] = {
             "floor": (f"/bench/floor?size={len(one.content)}", None),
             "contact": ("/", script),
@@ -352,7 +367,9 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
             "count_f": (COUNT_FILTERED_PATH, None),
         }
         results = {
-            name: with_cpu(process, database, partial(wrk, base, path, token, duration, script))
+            name: with_cpu(
+                process, port, database, partial(wrk, base, path, token, duration, script)
+            )
             for name, (path, script) in runs.items()
         }
         return {
@@ -389,7 +406,7 @@ def main() -> None:
     )
     print(
         f"{'cases':>9} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
-        f" {'CPU ms/request: server':>23} {'PostgreSQL':>10} {'busiest worker':>14}"
+        f" {'CPU ms/request: server':>23} {'PostgreSQL':>10} {'connections':>12}"
     )
     for outcome in runs:
         for name, figures in outcome["results"].items():
@@ -397,7 +414,7 @@ def main() -> None:
                 f"{outcome['size']:>9} {name:<8} {figures['rps']:>9.0f} "
                 f"{figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} {figures['non_2xx']:>8}"
                 f" {figures['server_cpu_ms']:>23.2f} {figures['database_cpu_ms']:>10.2f}"
-                f" {figures['busiest_worker_share']:>14.0%}"
+                f" {figures['connections']:>12}"
             )
         print(
             f"{'':>9} list matches {outcome['list_matches']} cases ({outcome['list_bytes']} "
