@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -41,15 +40,13 @@ def test_a_process_alone_always_takes_its_turn(tmp_path: Path) -> None:
 
 def test_a_restarted_process_takes_the_entry_of_one_that_is_gone(tmp_path: Path) -> None:
     with serving.shared_table(1) as path:  # two entries
+        first, second = serving.Table(path), serving.Table(path)
         gone = subprocess.Popen(["true"])
         gone.wait()
-        first, second = serving.Table(path), serving.Table(path)
-        first.pid, second.pid = gone.pid, os.getpid() + 1_000_000
-        first.publish(0)  # a process that died: its entry is free again
-        second.publish(0)
+        first.pid = gone.pid  # a process that died: its entry is free again
+        first.publish(0)
+        second.publish(0)  # this live process's
         replacement = serving.Table(path)
         assert replacement.offset == first.offset
         with pytest.raises(RuntimeError, match="no free entry"):
-            second.pid = os.getpid()  # both entries held by live processes
-            second.publish(0)
-            serving.Table(path)
+            serving.Table(path)  # both entries held by live processes
