@@ -65,8 +65,10 @@ def test_two_processes_hold_the_same_number_of_connections(
         while sum(counts := _connections_by_process(server, port)) < 16:
             assert time.monotonic() < deadline, f"connections held: {counts}"
             time.sleep(0.1)
-        # Each holds at most one more than the other before it takes a connection.
-        assert len(counts) == 2 and counts[1] - counts[0] <= 2, counts
+        # Each takes a connection while it holds at most one more than the other (8/8 or
+        # 7/9), or after 10 ms when the other does not take it: 6 leaves room for a busy
+        # machine; uvicorn's own accepting gave one process all 16.
+        assert len(counts) == 2 and counts[0] >= 6, counts
     finally:
         for connection in opened:
             connection.close()
