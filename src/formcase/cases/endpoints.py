@@ -27,20 +27,16 @@ from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
-from formcase.kit.query import QueryModel
+from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], route_class=QueryModelRoute)
 CASE_TEMPLATE_LIST_QUERY = QueryModel(CaseTemplateListParams)
 CASE_FILTER_QUERY = QueryModel(CaseFilterParams)
 CASE_COUNT_QUERY = QueryModel(CaseCountParams)
 
 
-@router.get(
-    "/case_templates",
-    response_model=Paginated[CaseDetailOut],
-    openapi_extra=CASE_TEMPLATE_LIST_QUERY.openapi,
-)
+@router.get("/case_templates", response_model=Paginated[CaseDetailOut])
 async def list_case_templates(
     params: Annotated[CaseTemplateListParams, Depends(CASE_TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -60,7 +56,7 @@ async def get_case_template(
     return JSONBytes(await templates.get_template(session, principal, template_id))
 
 
-@router.get("/cases", response_model=Paginated[CaseOut], openapi_extra=CASE_FILTER_QUERY.openapi)
+@router.get("/cases", response_model=Paginated[CaseOut])
 async def list_cases(
     params: Annotated[CaseFilterParams, Depends(CASE_FILTER_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -70,7 +66,7 @@ async def list_cases(
     return JSONBytes(await service.list_cases(session, principal, params))
 
 
-@router.get("/cases/count", response_model=CaseCount, openapi_extra=CASE_COUNT_QUERY.openapi)
+@router.get("/cases/count", response_model=CaseCount)
 async def count_cases(
     params: Annotated[CaseCountParams, Depends(CASE_COUNT_QUERY)],
     principal: Principal = Depends(require_principal),

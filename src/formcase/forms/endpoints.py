@@ -21,17 +21,17 @@ from formcase.forms.schemas import (
 )
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
-from formcase.kit.query import QueryModel
+from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
 # The read and write paths answer plain data encoded by orjson (JSONBytes); the
 # `response_model`s document the exact shapes, and tests hold the two together.
-router = APIRouter(tags=["forms"])
+router = APIRouter(tags=["forms"], route_class=QueryModelRoute)
 FORM_LIST_QUERY = QueryModel(FormListParams)
 FORM_COUNT_QUERY = QueryModel(FormCountParams)
 
 
-@router.get("/forms", response_model=Paginated[FormOut], openapi_extra=FORM_LIST_QUERY.openapi)
+@router.get("/forms", response_model=Paginated[FormOut])
 async def list_forms(
     params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -42,7 +42,7 @@ async def list_forms(
     return JSONBytes(await service.list_forms(session, principal, params, settings))
 
 
-@router.get("/requests", response_model=list[FormOut], openapi_extra=FORM_LIST_QUERY.openapi)
+@router.get("/requests", response_model=list[FormOut])
 async def list_requests(
     params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -53,18 +53,12 @@ async def list_requests(
     return JSONBytes((await service.list_forms(session, principal, params, settings))["data"])
 
 
-@router.get(
-    "/forms/count",
-    response_model=FormCount,
-    response_model_exclude_none=True,
-    openapi_extra=FORM_COUNT_QUERY.openapi,
-)
+@router.get("/forms/count", response_model=FormCount, response_model_exclude_none=True)
 @router.get(
     "/requests/count",
     response_model=FormCount,
     response_model_exclude_none=True,
     include_in_schema=False,
-    openapi_extra=FORM_COUNT_QUERY.openapi,
 )
 async def count_forms(
     params: Annotated[FormCountParams, Depends(FORM_COUNT_QUERY)],

@@ -5,12 +5,13 @@ request: 100 to 150 µs for a list's twenty parameters, a tenth of what a count 
 the server (docs/benchmarks.md). `QueryModel` reads the query string once into the
 model's aliases (lists for list fields, the last value otherwise, as FastAPI does) and lets
 Pydantic validate it; a bad parameter is the same `RequestValidationError`, so the same 400.
-FastAPI documents the parameters as it would for `Annotated[Model, Query()]`: they are made by
-FastAPI itself, once, and given to the route as `openapi_extra`.
+The parameters are documented as FastAPI documents `Annotated[Model, Query()]`: made by FastAPI
+itself, once, and added to each route of a `QueryModelRoute` router that depends on the model.
 
+    router = APIRouter(route_class=QueryModelRoute)
     FILTERS = QueryModel(CaseFilterParams)
 
-    @router.get("/cases", openapi_extra=FILTERS.openapi)
+    @router.get("/cases")
     async def list_cases(params: Annotated[CaseFilterParams, Depends(FILTERS)]) -> ...
 """
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -30,8 +33,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class QueryModel(Generic[M]):
-    """A dependency giving the request's query parameters as a `model`; `openapi` documents
-    them (pass it to the route as `openapi_extra`)."""
+    """A dependency giving the request's query parameters as a `model`; `parameters`
+    documents them (a `QueryModelRoute` adds them to its route)."""
 
     def __init__(self, model: type[M]) -> None:
         self.model = model
@@ -40,7 +43,7 @@ class QueryModel(Generic[M]):
             for name, field in model.model_fields.items()
             if _is_list(field.annotation)
         )
-        self.openapi: dict[str, Any] = {"parameters": _parameters_of(model)}
+        self.parameters = _parameters_of(model)
 
     # async, though it awaits nothing: FastAPI runs a plain function dependency in a thread
     # pool, which cost far more than the reading (and put 0.3-1 s stalls in the tail).
@@ -53,6 +56,26 @@ class QueryModel(Generic[M]):
             raise RequestValidationError(
                 [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
             ) from None
+
+
+class QueryModelRoute(APIRoute):
+    """A route that documents the query parameters of the `QueryModel`s it depends on (FastAPI
+    sees only their `request`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        parameters = [p for query in _query_models(self.dependant) for p in query.parameters]
+        if parameters:
+            extra = self.openapi_extra or {}
+            parameters = [*extra.get("parameters", []), *parameters]
+            self.openapi_extra = {**extra, "parameters": parameters}
+
+
+def _query_models(dependant: Dependant) -> Iterator[QueryModel[Any]]:
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, QueryModel):
+            yield dependency.call
+        yield from _query_models(dependency)
 
 
 def _parameters_of(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.listing import Paginated
-from formcase.kit.query import QueryModel
+from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.templates import service
 from formcase.templates.schemas import (
     FlowListParams,
@@ -19,17 +19,13 @@ from formcase.templates.schemas import (
     TemplateSelector,
 )
 
-router = APIRouter(tags=["form templates"])
+router = APIRouter(tags=["form templates"], route_class=QueryModelRoute)
 TEMPLATE_LIST_QUERY = QueryModel(TemplateListParams)
 FLOW_LIST_QUERY = QueryModel(FlowListParams)
 TEMPLATE_SELECTOR_QUERY = QueryModel(TemplateSelector)
 
 
-@router.get(
-    "/form_templates",
-    response_model=Paginated[TemplateOut],
-    openapi_extra=TEMPLATE_LIST_QUERY.openapi,
-)
+@router.get("/form_templates", response_model=Paginated[TemplateOut])
 async def list_form_templates(
     params: Annotated[TemplateListParams, Depends(TEMPLATE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -48,7 +44,7 @@ async def list_form_templates(
     return Paginated[TemplateOut].build(items, total, page)
 
 
-@router.get("/flows", response_model=list[TemplateOut], openapi_extra=FLOW_LIST_QUERY.openapi)
+@router.get("/flows", response_model=list[TemplateOut])
 async def list_flows(
     params: Annotated[FlowListParams, Depends(FLOW_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -61,17 +57,8 @@ async def list_flows(
     return items
 
 
-@router.get(
-    "/form_templates/{slug}/steps",
-    response_model=list[StepOut],
-    openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi,
-)
-@router.get(
-    "/flows/{slug}/steps",
-    response_model=list[StepOut],
-    include_in_schema=False,
-    openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi,
-)
+@router.get("/form_templates/{slug}/steps", response_model=list[StepOut])
+@router.get("/flows/{slug}/steps", response_model=list[StepOut], include_in_schema=False)
 async def get_template_steps(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
@@ -83,10 +70,8 @@ async def get_template_steps(
     return service.steps_of(resolved.definition, selector.locale)
 
 
-@router.get("/form_templates/{slug}/options", openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi)
-@router.get(
-    "/flows/{slug}/options", include_in_schema=False, openapi_extra=TEMPLATE_SELECTOR_QUERY.openapi
-)
+@router.get("/form_templates/{slug}/options")
+@router.get("/flows/{slug}/options", include_in_schema=False)
 async def get_template_options(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],

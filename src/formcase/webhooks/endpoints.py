@@ -13,7 +13,7 @@ from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
-from formcase.kit.query import QueryModel
+from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 from formcase.webhooks import service, signing
 from formcase.webhooks.schemas import (
@@ -26,7 +26,7 @@ from formcase.webhooks.schemas import (
     WebhookPatch,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=QueryModelRoute)
 WEBHOOK_LIST_QUERY = QueryModel(WebhookListParams)
 DELIVERY_LIST_QUERY = QueryModel(DeliveryListParams)
 # Outside /v1: where receivers find the key that signs `x-pnbx-signature`.
@@ -45,9 +45,7 @@ async def create_webhook(
     return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
 
 
-@router.get(
-    "/webhooks", response_model=Paginated[WebhookOut], openapi_extra=WEBHOOK_LIST_QUERY.openapi
-)
+@router.get("/webhooks", response_model=Paginated[WebhookOut])
 async def list_webhooks(
     params: Annotated[WebhookListParams, Depends(WEBHOOK_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -101,11 +99,7 @@ async def delete_webhook(
     return Response(status_code=204)
 
 
-@router.get(
-    "/webhooks/{webhook_id}/deliveries",
-    response_model=Paginated[DeliveryOut],
-    openapi_extra=DELIVERY_LIST_QUERY.openapi,
-)
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=Paginated[DeliveryOut])
 async def list_deliveries(
     webhook_id: uuid.UUID,
     params: Annotated[DeliveryListParams, Depends(DELIVERY_LIST_QUERY)],

@@ -9,19 +9,15 @@ from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.listing import Paginated
-from formcase.kit.query import QueryModel
+from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.workspaces import service
 from formcase.workspaces.schemas import WorkspaceListParams, WorkspaceOut
 
-router = APIRouter(tags=["workspaces"])
+router = APIRouter(tags=["workspaces"], route_class=QueryModelRoute)
 WORKSPACE_LIST_QUERY = QueryModel(WorkspaceListParams)
 
 
-@router.get(
-    "/workspaces",
-    response_model=Paginated[WorkspaceOut],
-    openapi_extra=WORKSPACE_LIST_QUERY.openapi,
-)
+@router.get("/workspaces", response_model=Paginated[WorkspaceOut])
 async def list_workspaces(
     params: Annotated[WorkspaceListParams, Depends(WORKSPACE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
