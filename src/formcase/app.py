@@ -43,9 +43,6 @@ log = logging.getLogger("formcase.app")
 # process asked to stop must stop, even when the database no longer answers.
 SHUTDOWN_SECONDS = 15.0
 
-# See the lifespan.
-YOUNG_COLLECTION_THRESHOLD = 20_000
-
 DESCRIPTION = """formcase implements the Penbox Connect API v1: forms sent to contacts, form
 templates, workspaces. Authenticate with `Authorization: Bearer pnbx_…`."""
 
@@ -84,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # keeps thousands alive until its response is made, and at 700 the collector kept
         # traversing the requests in flight, ~10 % of a server process's CPU under load
         # (docs/benchmarks.md). Garbage in cycles still goes within 20,000 containers.
-        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+        gc.set_threshold(20_000, *gc.get_threshold()[1:])
         yield
         if app.state.worker is not None:
             # Told as well as cancelled: on Python 3.11 `asyncio.wait_for` drops a cancellation
