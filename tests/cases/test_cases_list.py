@@ -4,11 +4,13 @@ JSON filter, pagination, and their errors."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
 from formcase.app import create_app
 from formcase.cases import repository
@@ -296,3 +298,50 @@ async def test_a_connection_killed_under_the_list_is_dropped_not_reused(
         await admin.close()
     assert set(statuses[:-5]) <= {200, 500}, statuses
     assert statuses[-5:] == [200] * 5, statuses
+
+
+async def test_postgresql_keeps_one_plan_for_the_page_of_cases(
+    settings: Settings, portfolio: dict[str, dict[str, Any]], claims: Tenant
+) -> None:
+    """The page's bounds are written into its SQL (kit.listing.paged): with LIMIT as a
+    parameter, PostgreSQL planned the page anew on every request (custom plans only). One
+    connection, so that the prepared statement read afterwards is the one the requests ran."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("plans are PostgreSQL's")
+    # Enough cases that a page is a small part of them: on a handful, the plan with the LIMIT
+    # unknown costs no more, and PostgreSQL took it either way.
+    admin = await asyncpg.connect(settings.resolved_database_url.replace("+asyncpg", ""))
+    try:
+        await admin.execute(
+            "INSERT INTO cases SELECT workspace_id, template_id, title, description, locale,"
+            " reference || '-' || n, status, parent_status, waiting_for, owner_id, archived,"
+            " archived_at, schema, data, config, gen_random_uuid(), created_at, updated_at,"
+            " contacts_json FROM cases, generate_series(1, 1000) AS n WHERE id = $1",
+            uuid.UUID(portfolio["ann"]["id"]),
+        )
+        await admin.execute("ANALYZE cases")
+    finally:
+        await admin.close()
+    app = create_app(settings.model_copy(update={"database_pool_size": 1}))
+    query = {"page[size]": "2"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as c:
+            pages = [
+                (await c.get("/v1/cases", params=query, headers=claims.headers)).json()
+                for _ in range(8)
+            ]
+        async with app.state.database.read_sessionmaker() as session:
+            plans = (
+                await session.execute(
+                    text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                        " WHERE statement LIKE '%FROM cases%LIMIT%'"
+                        " AND statement NOT LIKE '%pg_prepared_statements%'"
+                    )
+                )
+            ).all()
+    assert all(page == pages[0] for page in pages) and len(pages[0]["data"]) == 2, pages[0]
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert generic >= 2 and custom <= 6, plans

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Integer,
     Select,
     UnaryExpression,
     bindparam,
@@ -37,7 +36,7 @@ from formcase.cases.models import (
 from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters, FilterSpec, Shape
-from formcase.kit.listing import order_by
+from formcase.kit.listing import order_by, page_bound, paged
 from formcase.kit.responses import api_json
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
@@ -129,10 +128,13 @@ async def page_templates(
     offset: int,
 ) -> list[TemplateRow]:
     rows = await session.execute(
-        _TEMPLATES.where(CaseTemplate.workspace_id.in_(list(workspace_ids)), *where)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
+        paged(
+            _TEMPLATES.where(CaseTemplate.workspace_id.in_(list(workspace_ids)), *where).order_by(
+                *order
+            ),
+            limit,
+            offset,
+        )
     )
     return [
         TemplateRow(template, template.workspace_id, slug, _owner(member))
@@ -236,9 +238,10 @@ def _on_tallies(where: Iterable[ColumnElement[bool]]) -> list[ColumnElement[bool
     return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
 
 
-# The caller's workspaces, and a page's bounds: bound per request like the filters' values.
+# The caller's workspaces, and a page's bounds: given per request like the filters' values
+# (the bounds are written into the SQL: kit.listing.paged says why).
 _WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
-_LIMIT, _OFFSET = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+_LIMIT, _OFFSET = page_bound("limit"), page_bound("offset")
 
 
 def _tally_sum(on_tallies: Sequence[ColumnElement[bool]]) -> Select[tuple[int]]:

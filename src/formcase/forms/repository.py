@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters
+from formcase.kit.listing import paged
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -76,10 +77,13 @@ async def page(
     offset: int,
 ) -> list[FormRow]:
     rows = await session.execute(
-        _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses())
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset),
+        paged(
+            _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses()).order_by(
+                *order
+            ),
+            limit,
+            offset,
+        ),
         filters.values,
     )
     return _as_dicts(rows)

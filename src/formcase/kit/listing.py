@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import SQLColumnExpression, UnaryExpression
+from sqlalchemy import Integer, Select, SQLColumnExpression, UnaryExpression, bindparam
 
 from formcase.kit.errors import BadRequest
 
 T = TypeVar("T")
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 MAX_PAGE_SIZE = 100
 
@@ -61,6 +62,21 @@ class Page:
         if 0 < rows < self.size or (rows == 0 and self.offset == 0):
             return self.offset + rows
         return None
+
+
+def paged(statement: SelectT, limit: int | None, offset: int) -> SelectT:
+    """`statement` limited to a page (all rows from `offset` when `limit` is None), with the
+    bounds written into the SQL rather than bound: PostgreSQL plans a prepared statement whose
+    LIMIT is a parameter anew on every execution (a quarter of its time on a page of 100
+    cases); with the bounds written, it can keep one generic plan for the statement."""
+    if limit is not None:
+        statement = statement.limit(page_bound("limit", limit))
+    return statement.offset(page_bound("offset", offset))
+
+
+def page_bound(name: str, value: int | None = None) -> Any:
+    """A LIMIT or OFFSET parameter that is written into the SQL when the statement runs."""
+    return bindparam(name, value, type_=Integer, literal_execute=True)
 
 
 class PageMeta(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.kit.listing import paged
 from formcase.templates.models import FormTemplate, FormTemplateVersion
 from formcase.workspaces.models import Workspace
 
@@ -62,12 +63,14 @@ async def page(
         await session.execute(select(func.count()).select_from(FormTemplate).where(*scope))
     ).scalar_one()
     rows = await session.execute(
-        select(FormTemplate, Workspace)
-        .join(Workspace, Workspace.id == FormTemplate.workspace_id)
-        .where(*scope)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
+        paged(
+            select(FormTemplate, Workspace)
+            .join(Workspace, Workspace.id == FormTemplate.workspace_id)
+            .where(*scope)
+            .order_by(*order),
+            limit,
+            offset,
+        )
     )
     return [(template, workspace) for template, workspace in rows.all()], total
 

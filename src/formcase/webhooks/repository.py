@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, UnaryExpression, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.kit.listing import paged
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
@@ -35,7 +36,7 @@ async def page(
         await session.execute(select(func.count()).select_from(WebhookSubscription).where(scope))
     ).scalar_one()
     rows = await session.execute(
-        select(WebhookSubscription).where(scope).order_by(*order).limit(limit).offset(offset)
+        paged(select(WebhookSubscription).where(scope).order_by(*order), limit, offset)
     )
     return list(rows.scalars()), total
 
@@ -181,11 +182,13 @@ async def deliveries(
         await session.execute(select(func.count()).select_from(WebhookDelivery).where(*where))
     ).scalar_one()
     rows = await session.execute(
-        select(WebhookDelivery)
-        .where(*where)
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-        .limit(limit)
-        .offset(offset)
+        paged(
+            select(WebhookDelivery)
+            .where(*where)
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()),
+            limit,
+            offset,
+        )
     )
     return list(rows.scalars()), total
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, UnaryExpression, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.kit.listing import paged
 from formcase.workspaces.models import Member, Workspace, WorkspaceCertificate
 
 
@@ -37,7 +38,7 @@ async def page(
     where: ColumnElement[bool] = Workspace.id.in_(ids)
     total = (await session.execute(select(func.count()).where(where))).scalar_one()
     rows = await session.execute(
-        select(Workspace).where(where).order_by(*order).limit(limit).offset(offset)
+        paged(select(Workspace).where(where).order_by(*order), limit, offset)
     )
     return list(rows.scalars()), total
 
