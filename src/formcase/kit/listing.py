@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Integer, Select, SQLColumnExpression, UnaryExpression, bindparam
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    UnaryExpression,
+    bindparam,
+)
 
 from formcase.kit.errors import BadRequest
 
@@ -74,7 +81,7 @@ def paged(statement: SelectT, limit: int | None, offset: int) -> SelectT:
     return statement.offset(page_bound("offset", offset))
 
 
-def page_bound(name: str, value: int | None = None) -> Any:
+def page_bound(name: str, value: int | None = None) -> BindParameter[int]:
     """A LIMIT or OFFSET parameter that is written into the SQL when the statement runs."""
     return bindparam(name, value, type_=Integer, literal_execute=True)
 
