@@ -151,6 +151,7 @@ async def test_page_meta_on_full_short_last_and_past_the_end_pages(
         (3, 1, ["Cid's claim", "Bob's claim", "Ann's claim"]),  # full and the last
         (1, 3, ["Ann's claim"]),  # full and the last
         (2, 3, []),  # past the end
+        (100, 10**9, []),  # the furthest page: an offset of 99,999,999,900, written in the SQL
         (100, 1, ["Cid's claim", "Bob's claim", "Ann's claim"]),  # short: the only one
     ]:
         response = await client.get(
