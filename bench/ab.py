@@ -36,11 +36,13 @@ def checkout(version: str, into: Path) -> Path:
     if Path(version, "src", "formcase").is_dir():
         return Path(version).resolve()
     tree = into / version.replace("/", "_")
-    subprocess.run(
+    added = subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), version],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if added.returncode:
+        raise SystemExit(f"{version} is neither a checkout nor a revision: {added.stderr}")
     return tree
 
 
@@ -66,8 +68,10 @@ def main() -> None:
         f"{'non-2xx':>7} {'server ms':>9} {'PostgreSQL ms':>13} {'connections':>11}"
     )
     with tempfile.TemporaryDirectory(prefix="formcase-ab-") as scratch:
-        trees = {version: checkout(version, Path(scratch)) for version in args.versions}
+        trees: dict[str, Path] = {}
         try:
+            for version in args.versions:
+                trees[version] = checkout(version, Path(scratch))
             for pair in range(1, args.pairs + 1):
                 for version, tree in trees.items():
                     os.environ["PYTHONPATH"] = str(tree / "src")
