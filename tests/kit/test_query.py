@@ -92,3 +92,25 @@ def test_documents_what_fastapi_documents(model: type[BaseModel]) -> None:
     assert documented == parameters(reference)
     # the path parameter, then one per field of the model, each once
     assert [p["in"] for p in documented] == ["path"] + ["query"] * len(model.model_fields)
+
+
+FORM_LIST_QUERY = QueryModel(FormListParams)
+
+
+async def _page_size(params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)]) -> int:
+    return params.page_size
+
+
+def test_a_model_depended_on_twice_is_documented_once() -> None:
+    """The route's own parameter, and a dependency of its own that reads the same model."""
+    app, router = FastAPI(), APIRouter(route_class=QueryModelRoute)
+
+    @router.get("/forms")
+    async def listed(
+        params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
+        size: Annotated[int, Depends(_page_size)],
+    ) -> None: ...
+
+    app.include_router(router)
+    names = [p["name"] for p in app.openapi()["paths"]["/forms"]["get"]["parameters"]]
+    assert sorted(names) == sorted(p["name"] for p in FORM_LIST_QUERY.parameters), names

@@ -64,7 +64,10 @@ class QueryModelRoute(APIRoute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        parameters = [p for query in _query_models(self.dependant) for p in query.parameters]
+        # Once per model: a model depended on twice (through two dependencies) is one set
+        # of parameters.
+        models = dict.fromkeys(_query_models(self.dependant))
+        parameters = [p for query in models for p in query.parameters]
         if parameters:
             extra = self.openapi_extra or {}
             parameters = [*extra.get("parameters", []), *parameters]
