@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from formcase import serving
 
 
-def test_a_process_takes_a_connection_while_it_holds_at_most_one_more_than_the_fewest(
-    tmp_path: Path,
-) -> None:
+def test_a_process_takes_a_connection_while_it_holds_at_most_one_more_than_the_fewest() -> None:
     with serving.shared_table(2) as path:
         other = subprocess.Popen(["sleep", "60"])
         try:
@@ -33,19 +30,19 @@ def test_a_process_takes_a_connection_while_it_holds_at_most_one_more_than_the_f
             other.wait()
 
 
-def test_a_process_alone_always_takes_its_turn(tmp_path: Path) -> None:
+def test_a_process_alone_always_takes_its_turn() -> None:
     with serving.shared_table(1) as path:
         assert serving.Table(path).my_turn(100)
 
 
-def test_a_restarted_process_takes_the_entry_of_one_that_is_gone(tmp_path: Path) -> None:
+def test_a_restarted_process_takes_the_entry_of_one_that_is_gone() -> None:
     with serving.shared_table(1) as path:  # two entries
-        first, second = serving.Table(path), serving.Table(path)
+        first = serving.Table(path)
+        serving.Table(path)  # this live process's, the second entry
         gone = subprocess.Popen(["true"])
         gone.wait()
         first.pid = gone.pid  # a process that died: its entry is free again
         first.publish(0)
-        second.publish(0)  # this live process's
         replacement = serving.Table(path)
         assert replacement.offset == first.offset
         with pytest.raises(RuntimeError, match="no free entry"):
