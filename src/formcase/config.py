@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="server processes")
+    serve_leave_ms: float = Field(
+        default=10,
+        ge=0,
+        le=10_000,
+        description="how long a server process leaves a new connection to one holding fewer",
+    )
 
     # Rate limits in the `limits` notation ("100/minute"); an empty string turns one off.
     rate_limit_token: str = "100/minute"

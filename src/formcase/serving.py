@@ -8,8 +8,9 @@ same way.
 
 Here each process writes how many connections it holds into a small table shared through a
 file, and takes a new connection only while it holds at most one more than the process with
-the fewest; otherwise it leaves the connection to the others, for at most `LEAVE_SECONDS` (a
-process busy with a long request, or gone, does not keep a client waiting longer). It is
+the fewest; otherwise it leaves the connection to the others, for at most
+`FORMCASE_SERVE_LEAVE_MS` (10 ms: a process busy with a long request, or gone, does not keep a
+client waiting longer). It is
 plugged in as uvicorn's event loop (`--loop`, an extension point of uvicorn's): uvloop's loop,
 whose `create_server` on the shared socket accepts in turn instead of at once.
 """
@@ -31,11 +32,13 @@ from typing import Any, cast
 
 import uvloop
 
+from formcase.config import Settings
+
 log = logging.getLogger("formcase.serving")
 
 TABLE_ENV = "FORMCASE_SERVE_TABLE"
 LOOP_FACTORY = "formcase.serving:new_event_loop"
-LEAVE_SECONDS, POLLS = 0.01, 10
+POLL_SECONDS = 0.001  # the others' counts change in shared memory: polled
 _ENTRY = struct.Struct("qq")  # pid, open connections
 
 
@@ -111,9 +114,11 @@ class TakingTurns:
         ssl: Any,
         backlog: int,
         table: Table,
+        leave_seconds: float,
     ) -> None:
         self.loop, self.sock, self.protocol_factory, self.ssl = loop, sock, protocol_factory, ssl
         self.table = table
+        self.polls = max(1, round(leave_seconds / POLL_SECONDS))
         self.transports: set[asyncio.BaseTransport] = set()
         self.fd = sock.fileno()  # kept: uvicorn closes the socket while we may still wait on it
         sock.setblocking(False)
@@ -140,10 +145,10 @@ class TakingTurns:
     async def _accept_in_turn(self) -> None:
         while True:
             await self._readable()
-            for _ in range(POLLS):  # polled: the others' counts change in shared memory
+            for _ in range(self.polls):
                 if self.table.my_turn(self.connections()):
                     break
-                await asyncio.sleep(LEAVE_SECONDS / POLLS)
+                await asyncio.sleep(POLL_SECONDS)
             try:
                 connection, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -174,9 +179,9 @@ class TakingTurns:
 
 
 class BalancedLoop(uvloop.Loop):
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, leave_seconds: float) -> None:
         super().__init__()
-        self.table = table
+        self.table, self.leave_seconds = table, leave_seconds
 
     async def create_server(
         self, protocol_factory: Callable[[], asyncio.BaseProtocol], *args: Any, **kwargs: Any
@@ -185,7 +190,9 @@ class BalancedLoop(uvloop.Loop):
         if args or sock is None:
             return await super().create_server(protocol_factory, *args, **kwargs)
         ssl, backlog = kwargs.get("ssl"), kwargs.get("backlog", 100)
-        return TakingTurns(self, sock, protocol_factory, ssl, backlog, self.table)
+        return TakingTurns(
+            self, sock, protocol_factory, ssl, backlog, self.table, self.leave_seconds
+        )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -195,4 +202,4 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     path = os.environ.get(TABLE_ENV)
     if not path:
         return uvloop.new_event_loop()
-    return BalancedLoop(Table(Path(path)))
+    return BalancedLoop(Table(Path(path)), Settings().serve_leave_ms / 1000)

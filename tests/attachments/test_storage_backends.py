@@ -6,9 +6,11 @@ that emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from formcase.app import create_app
 from formcase.config import Settings
 from formcase.storage import LocalStorage, Storage, make_storage
-from formcase.storage.base import TooLarge
+from formcase.storage.base import Entry, TooLarge
 from formcase.storage.s3 import PART, S3Storage
 from tests.attachments.samples import fetch, pdf, upload
 from tests.helpers import Tenant
@@ -99,10 +101,21 @@ async def test_abort_and_limit_leave_nothing(storage: Storage) -> None:
     assert [entry async for entry in storage.entries()] == []
 
 
+async def leftovers_of_an_upload_under_way(storage: Storage) -> list[Entry]:
+    """What a crash now would leave behind. S3's writer has sent its first part when `write`
+    returns; the local one has handed its data to a thread, which creates the file a moment
+    later (CI once listed nothing), so this waits for it."""
+    deadline = time.monotonic() + 10
+    while not (found := [entry async for entry in storage.entries()]):
+        assert time.monotonic() < deadline, "the upload under way left nothing"
+        await asyncio.sleep(0.01)
+    return found
+
+
 async def test_leftovers_are_listed_and_removable(storage: Storage) -> None:
     writer = storage.writer()
-    await writer.write(os.urandom(PART + 10))  # a crash now would leave this behind
-    leftovers = [entry async for entry in storage.entries()]
+    await writer.write(os.urandom(PART + 10))
+    leftovers = await leftovers_of_an_upload_under_way(storage)
     assert len(leftovers) == 1 and leftovers[0].partial
     await storage.remove(leftovers[0])
     assert [entry async for entry in storage.entries()] == []

@@ -55,7 +55,10 @@ def test_two_processes_hold_the_same_number_of_connections(
     formcase.run("db", "upgrade")
     port, temporary = free_port(), tmp_path / "tmp"
     temporary.mkdir()
-    formcase.serve("--workers", "2", port=port, env={"TMPDIR": str(temporary)})
+    # A process leaves a connection to the other for up to 10 ms by default; on a busy machine
+    # the other is not always scheduled that soon (CI once saw 5/11), so here it gets 2 s.
+    env = {"TMPDIR": str(temporary), "FORMCASE_SERVE_LEAVE_MS": "2000"}
+    formcase.serve("--workers", "2", port=port, env=env)
     server = formcase.servers[-1]
     _wait_until_started(server, 2)
     assert any(path.suffix == ".table" for path in temporary.iterdir())
@@ -65,10 +68,9 @@ def test_two_processes_hold_the_same_number_of_connections(
         while sum(counts := _connections_by_process(server, port)) < 16:
             assert time.monotonic() < deadline, f"connections held: {counts}"
             time.sleep(0.1)
-        # Each takes a connection while it holds at most one more than the other (8/8 or
-        # 7/9), or after 10 ms when the other does not take it: 6 leaves room for a busy
-        # machine; uvicorn's own accepting gave one process all 16.
-        assert len(counts) == 2 and counts[0] >= 6, counts
+        # Each takes a connection while it holds at most one more than the other; uvicorn's
+        # own accepting gave one process all 16, or 14.
+        assert counts in ([8, 8], [7, 9]), counts
     finally:
         for connection in opened:
             connection.close()
