@@ -10,9 +10,9 @@ Here each process writes how many connections it holds into a small table shared
 file, and takes a new connection only while it holds at most one more than the process with
 the fewest; otherwise it leaves the connection to the others, for at most
 `FORMCASE_SERVE_LEAVE_MS` (10 ms: a process busy with a long request, or gone, does not keep a
-client waiting longer). It is
-plugged in as uvicorn's event loop (`--loop`, an extension point of uvicorn's): uvloop's loop,
-whose `create_server` on the shared socket accepts in turn instead of at once.
+client waiting longer). It is plugged in as uvicorn's event loop (`--loop`, an extension point
+of uvicorn's): uvloop's loop, whose `create_server` on the shared socket accepts in turn
+instead of at once.
 """
 
 from __future__ import annotations
