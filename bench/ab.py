@@ -1,7 +1,8 @@
-"""A/B of one endpoint between versions of the code, on the cases benchmark's database.
+"""A/B of one endpoint between versions of the code, on a benchmark's database.
 
 Starts `formcase serve --workers 2` on each version in turn, on the database that
-`bench/cases.py` seeded (run it once first), warms it up, then drives one endpoint with
+`bench/cases.py` seeded (run it once first) or, with `--bench forms`, `bench/forms.py`'s (made
+when missing), warms it up, then drives one endpoint with
 `wrk -t2 -c16` and prints req/s, p50/p99, failed answers, the CPU milliseconds a request
 cost the server processes and PostgreSQL, and how wrk's connections were split between the
 processes.
@@ -9,6 +10,7 @@ The versions alternate, pair after pair, so that the machine's changes of speed 
 shared machine) fall on every side; compare the versions within a pair.
 
     .venv/bin/python bench/ab.py cd89c9c . [--pairs 4] [--duration 15] [--path PATH]
+    .venv/bin/python bench/ab.py HEAD~1 . --bench forms   # the page of 100 forms by default
 
 A version is a git revision (checked out into a temporary worktree, removed at the end) or a
 directory holding a checkout (`.` is the working tree). Each runs with its own `src/` first
@@ -27,7 +29,9 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from cases import LIST_PATH, prepare, with_cpu
+import cases
+import forms
+from cases import with_cpu
 from forms import ROOT, start_server, wrk
 
 
@@ -51,17 +55,23 @@ def main() -> None:
     parser.add_argument("versions", nargs="+", help="git revisions or checkout directories")
     parser.add_argument("--pairs", type=int, default=4, help="rounds over all the versions")
     parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
-    parser.add_argument("--path", default=LIST_PATH, help="the endpoint, with its query")
+    parser.add_argument("--bench", choices=["cases", "forms"], default="cases")
+    parser.add_argument("--path", help="the endpoint, with its query (default: the page of 100)")
     parser.add_argument("--size", type=int, default=1_000_000, help="the seeded database's")
     args = parser.parse_args()
 
-    url, token, seeded = asyncio.run(prepare(args.size, reseed=False))
-    if not seeded:
-        raise SystemExit(f"no seeded database: run bench/cases.py --sizes {args.size} first")
+    if args.bench == "cases":
+        url, token, seeded = asyncio.run(cases.prepare(args.size, reseed=False))
+        if not seeded:
+            raise SystemExit(f"no seeded database: run bench/cases.py --sizes {args.size} first")
+        path = args.path or cases.LIST_PATH
+    else:
+        url, token = asyncio.run(forms.prepare(args.size, reseed=False))
+        path = args.path or forms.LIST_PATH
     database = url.rsplit("/", 1)[1]
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t2 -c16 -d{args.duration}s on "
-        f"{args.path}, {args.size} cases"
+        f"{path}, {args.size} {args.bench}"
     )
     print(
         f"{'pair':>4} {'version':<16} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
@@ -82,9 +92,9 @@ def main() -> None:
                             f"{version} did not start (are its migrations the database's?)"
                         ) from None
                     try:
-                        wrk(base, args.path, token, 4)  # warm up both processes
+                        wrk(base, path, token, 4)  # warm up both processes
                         port = int(base.rsplit(":", 1)[1])
-                        run = partial(wrk, base, args.path, token, args.duration)
+                        run = partial(wrk, base, path, token, args.duration)
                         figures = with_cpu(server, port, database, run)
                     finally:
                         server.terminate()

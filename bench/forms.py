@@ -39,6 +39,8 @@ ADMIN_URL = os.environ.get(
 )
 TEMPLATES = ["contact-details", "client-onboarding"]
 CONCURRENCY = 16
+LIST_PATH = "/v1/forms?status=pending&flow[slug]=contact-details&page[size]=100"
+COUNT_PATH = "/v1/forms/count?group-by=status"
 
 SEED_SQL = """
 INSERT INTO forms (
@@ -226,16 +228,14 @@ def bench_size(size: int, duration: int, reseed: bool) -> dict[str, Any]:
         one = httpx.get(f"{base}/v1/forms/{ids[0]}", headers=headers)
         assert one.status_code == 200, one.text
         script = ROTATE_LUA % ",".join(f'"{i}"' for i in ids)
-        list_path = "/v1/forms?status=pending&flow[slug]=contact-details&page[size]=100"
-        count_path = "/v1/forms/count?group-by=status"
-        listed = httpx.get(base + list_path, headers=headers).json()
-        counted = httpx.get(base + count_path, headers=headers).json()
+        listed = httpx.get(base + LIST_PATH, headers=headers).json()
+        counted = httpx.get(base + COUNT_PATH, headers=headers).json()
         wrk(base, "/bench/floor", token, 3)  # warm up every worker
         results = {
             "floor": wrk(base, f"/bench/floor?size={len(one.content)}", token, duration),
             "get": wrk(base, "/", token, duration, script),
-            "list": wrk(base, list_path, token, duration),
-            "count": wrk(base, count_path, token, duration),
+            "list": wrk(base, LIST_PATH, token, duration),
+            "count": wrk(base, COUNT_PATH, token, duration),
         }
         return {
             "size": size,
