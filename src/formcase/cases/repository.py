@@ -20,8 +20,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.expression import ColumnClause
 
 from formcase.attachments.models import Attachment
 from formcase.cases.filters import SORTABLE
@@ -219,23 +217,7 @@ _TALLY_KEY = frozenset(
 
 
 def _on_tallies(where: Iterable[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
-    """`where` restated on the tally rows, or None when it reads anything but the tally key
-    columns of `cases` (another column, a contact's EXISTS, a subquery). A condition on the
-    key columns alone holds for all of a key's cases or none, so summing the deltas of the
-    rows that satisfy it counts exactly the cases that do."""
-    for clause in where:
-        for element in visitors.iterate(clause):
-            if isinstance(element, ColumnClause) and not (
-                element.table is _cases and element.name in _TALLY_KEY
-            ):
-                return None
-
-    def to_tally(element: Any, **kw: Any) -> Any:
-        if isinstance(element, ColumnClause) and element.table is _cases:
-            return _tallies.c[element.name]
-        return None
-
-    return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
+    return tallies.restated(where, _cases, _tallies, _TALLY_KEY)
 
 
 # The caller's workspaces, and a page's bounds: given per request like the filters' values

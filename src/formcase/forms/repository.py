@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Result,
+    BindParameter,
+    Select,
     SQLColumnExpression,
-    UnaryExpression,
     bindparam,
     func,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.db.rows import Row, fetch_rows
+from formcase.forms.filters import SORTABLE
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
-from formcase.kit.filters import BoundFilters
-from formcase.kit.listing import paged
+from formcase.kit.filters import BoundFilters, FilterSpec, Shape
+from formcase.kit.listing import order_by, page_bound
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
 _forms, _workspaces = Form.__table__, Workspace.__table__
 _members, _versions = Member.__table__, FormTemplateVersion.__table__
+_tallies = FormTally.__table__
+_TALLY_KEY = frozenset(("workspace_id", "flow_slug", "status", "archived"))
 
 # A form's columns with what its API shape adds: workspace slug, owner email, template
 # version. Plain Core rows, not ORM objects: what is listed is read, not changed.
@@ -42,13 +47,9 @@ _WITH_REFS = (
 # Built once, so that SQLAlchemy computes its cache key once rather than per request.
 _BY_ID = _WITH_REFS.where(_forms.c.id == bindparam("form_id"))
 
-# A form as `_WITH_REFS` reads it: column name -> value (a dict reads faster than a Row).
-FormRow = dict[str, Any]
-
-
-def _as_dicts(result: Result[*tuple[Any, ...]]) -> list[FormRow]:
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+# A form as `_WITH_REFS` reads it, by column name: a dict, or on the list path a driver
+# record (db.rows).
+FormRow = Row
 
 
 async def add(session: AsyncSession, form: Form) -> None:
@@ -58,7 +59,7 @@ async def add(session: AsyncSession, form: Form) -> None:
 
 async def get(session: AsyncSession, form_id: uuid.UUID) -> FormRow | None:
     """Any workspace's form: the service decides between 403 and 200."""
-    found = _as_dicts(await session.execute(_BY_ID, {"form_id": form_id}))
+    found = await fetch_rows(session, _BY_ID, {"form_id": form_id})
     return found[0] if found else None
 
 
@@ -68,25 +69,62 @@ async def get_for_update(session: AsyncSession, form_id: uuid.UUID) -> Form | No
     ).scalar_one_or_none()
 
 
+# The caller's workspaces, and a page's bounds: given per request like the filters' values
+# (the bounds are written into the SQL: kit.listing.paged says why).
+_WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
+_LIMIT, _OFFSET = page_bound("limit"), page_bound("offset")
+
+
+# Built once per shape of the filters and sort, every value a bound parameter: building a
+# page's statement, and SQLAlchemy's cache key of it, cost more CPU than fetching its rows.
+@lru_cache(maxsize=256)
+def _page_statement(
+    spec: FilterSpec, shape: tuple[Shape, ...], sort: str | None
+) -> tuple[Select[Any], bool]:
+    """The page's statement, and whether its rows carry the tally count (`total_count`)."""
+    where = spec.clauses(shape)
+    statement = _WITH_REFS
+    on_tallies = tallies.restated(where, _forms, _tallies, _TALLY_KEY)
+    if on_tallies is not None:
+        total = (
+            select(func.coalesce(func.sum(_tallies.c.delta), 0))
+            .where(_tallies.c.workspace_id.in_(_WORKSPACE_IDS), *on_tallies)
+            .scalar_subquery()
+            .label("total_count")
+        )
+        statement = statement.add_columns(total)
+    statement = (
+        statement.where(_forms.c.workspace_id.in_(_WORKSPACE_IDS), *where)
+        .order_by(*order_by(sort, SORTABLE, "-created_at", _forms.c.id))
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+    return statement, on_tallies is not None
+
+
 async def page(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
     filters: BoundFilters,
-    order: list[UnaryExpression[Any]],
+    sort: str | None,
     limit: int,
     offset: int,
-) -> list[FormRow]:
-    rows = await session.execute(
-        paged(
-            _WITH_REFS.where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses()).order_by(
-                *order
-            ),
-            limit,
-            offset,
-        ),
-        filters.values,
-    )
-    return _as_dicts(rows)
+) -> tuple[Sequence[FormRow], int | None]:
+    """A page of forms, straight from the driver (db.rows), and how many match when the
+    tallies can say (each row carries that sum, which the database makes once for the
+    statement): a full page then needs no second query. None when the page is empty or the
+    filters need a count of the forms."""
+    statement, carries_total = _page_statement(filters.spec, filters.shape, sort)
+    values = {
+        **filters.values,
+        "workspace_ids": list(workspace_ids),
+        "limit": limit,
+        "offset": offset,
+    }
+    rows = await fetch_rows(session, statement, values)
+    if not carries_total or not rows:
+        return rows, None
+    return rows, int(rows[0]["total_count"])
 
 
 async def count(

@@ -6,12 +6,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, FromClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.expression import ColumnClause
 
 log = logging.getLogger(__name__)
+
+
+def restated(
+    where: Iterable[ColumnElement[bool]],
+    counted: FromClause,
+    tallies: FromClause,
+    key: Collection[str],
+) -> list[ColumnElement[bool]] | None:
+    """`where`, a filter on the `counted` table, restated on its `tallies`, or None when it
+    reads anything but the tally's `key` columns of `counted` (another column, an EXISTS, a
+    subquery). A condition on the key columns alone holds for all of a key's rows or none, so
+    summing the deltas of the tally rows that satisfy it counts exactly the rows that do. The
+    bound parameters stay the same objects, so one set of values serves both."""
+    for clause in where:
+        for element in visitors.iterate(clause):
+            if isinstance(element, ColumnClause) and not (
+                element.table is counted and element.name in key
+            ):
+                return None
+
+    def to_tally(element: Any, **kw: Any) -> Any:
+        if isinstance(element, ColumnClause) and element.table is counted:
+            return tallies.c[element.name]
+        return None
+
+    return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
 
 
 async def compact(session: AsyncSession, table: str, key_columns: Sequence[str]) -> None:

@@ -5,25 +5,32 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.notifications.models import Notification
 
+_notifications = Notification.__table__
+# The notifications of a page of forms: plain Core rows (read by attribute like the ORM's
+# objects), the statement built once (ORM execution and statement building cost more than
+# the query on a page of 100 forms).
+_OF_FORMS = (
+    select(_notifications)
+    .where(_notifications.c.form_id.in_(bindparam("form_ids", expanding=True)))
+    .order_by(_notifications.c.form_id, _notifications.c.created_at, _notifications.c.method)
+)
+
 
 async def of_forms(
     session: AsyncSession, form_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, list[Notification]]:
+) -> dict[uuid.UUID, list[Row[Any]]]:
     """Each form's notifications, oldest first (one query for all)."""
-    found: dict[uuid.UUID, list[Notification]] = defaultdict(list)
+    found: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
     if not form_ids:
         return found
-    rows = await session.scalars(
-        select(Notification)
-        .where(Notification.form_id.in_(list(form_ids)))
-        .order_by(Notification.form_id, Notification.created_at, Notification.method)
-    )
+    rows = await session.execute(_OF_FORMS, {"form_ids": list(form_ids)})
     for row in rows:
         if row.form_id is not None:
             found[row.form_id].append(row)

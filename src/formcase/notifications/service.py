@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.config import Settings
@@ -236,7 +237,7 @@ async def locked(session: AsyncSession, notification_id: uuid.UUID) -> Notificat
 # --- reading -----------------------------------------------------------------------------
 
 
-def to_document(row: Notification) -> dict[str, Any]:
+def to_document(row: Notification | Row[Any]) -> dict[str, Any]:
     """A notification as `form.notifications[]` shows it."""
     return {
         "id": row.id,
