@@ -3,11 +3,15 @@ lifecycle forbids (422 saying why)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from formcase.forms import service
+from formcase.forms.models import Form
 from tests.helpers import Tenant, assert_error
 
 ForceStatus = Callable[[str, str], Awaitable[None]]
@@ -122,3 +126,22 @@ async def test_patch_moves_a_form_up_in_updated_at_order(
     assert after["created_at"] == before["created_at"]
     order = (await client.get("/v1/forms?sort=-updated_at", headers=tenant.headers)).json()
     assert [form["id"] for form in order["data"]] == [first, second]
+
+
+async def test_a_form_read_in_a_transaction_shows_its_changes_not_yet_flushed(
+    client: httpx.AsyncClient, tenant: Tenant, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The document a change publishes (its event, its answer) is read after the change, in
+    the same transaction: the read flushes what the ORM holds, as every ORM query does."""
+    created = await client.post(
+        "/v1/forms", json={"flow": {"slug": "contact-details"}}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    form_id = uuid.UUID(created.json()["id"])
+    async with sessionmaker() as session:
+        form = await session.get(Form, form_id)
+        assert form is not None
+        form.status, form.user_given_name = "completed", "Changed"
+        document = await service.document_of(session, form_id, "http://formcase.test")
+        await session.rollback()
+    assert document["status"] == "completed" and document["user"]["given_name"] == "Changed"

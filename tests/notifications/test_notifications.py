@@ -39,6 +39,10 @@ async def test_invitation_email(
     client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:
     form = await new_form(client, lettered, user={**JANE, "locale": "fr"})
+    # The answer to the creation already shows the invitation it queued.
+    assert [(n["status"], n["to"]) for n in form["notifications"]] == [
+        ("pending", "jane@client.example")
+    ]
     [note] = await settled(form["id"], 1)
     assert note["status"] == "sent", note
     assert note["method"] == "email" and note["to"] == "jane@client.example"

@@ -37,7 +37,9 @@ async def fetch_rows(
     connection = await session.connection()
     driver = await _autocommit_driver(connection)
     if driver is None:
-        return as_dicts(await connection.execute(statement, values))
+        # Through the session, which first flushes the changes the ORM holds (a read in a
+        # transaction sees what that transaction changed); a read session has none.
+        return as_dicts(await session.execute(statement, values))
     sql, args = _driver_sql(connection, statement, values)
     try:
         rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
