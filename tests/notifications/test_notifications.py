@@ -247,6 +247,25 @@ async def test_smtp_down_then_up_is_retried(
     assert len(smtp.mailbox.to(JANE["email"])) == 1
 
 
+async def test_a_list_shows_each_forms_own_notifications(
+    client: httpx.AsyncClient, lettered: Tenant, smtp: SmtpServer
+) -> None:
+    jane = await new_form(client, lettered, user=JANE)
+    joe = await new_form(client, lettered, user={**JANE, "email": "joe@client.example"})
+    nobody = await new_form(client, lettered, user={"given_name": "Anon"})
+    listed = await client.get("/v1/forms?page[size]=100", headers=lettered.headers)
+    assert listed.status_code == 200, listed.text
+    sent_to = {
+        form["id"]: [(n["to"], n["template"]) for n in form["notifications"]]
+        for form in listed.json()["data"]
+    }
+    assert sent_to == {
+        jane["id"]: [("jane@client.example", "request_invitation")],
+        joe["id"]: [("joe@client.example", "request_invitation")],
+        nobody["id"]: [],
+    }
+
+
 async def test_draft_is_not_invited_until_sent(
     client: httpx.AsyncClient, lettered: Tenant, settled: Settle, smtp: SmtpServer
 ) -> None:

@@ -5,35 +5,49 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
-from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Uuid, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.db.rows import Row, fetch_rows
 from formcase.notifications.models import Notification
 
 _notifications = Notification.__table__
-# The notifications of a page of forms: plain Core rows (read by attribute like the ORM's
-# objects), the statement built once (ORM execution and statement building cost more than
-# the query on a page of 100 forms).
+_BY_ID = select(_notifications).where(_notifications.c.id == bindparam("notification_id"))
+
+# The notifications of a page of forms, by statements built once (building one, and running
+# it through the ORM, cost more than the query on a page of 100 forms). On PostgreSQL the ids
+# go as one array (`= ANY`), not as 100 parameters that SQLAlchemy writes out every time.
+_FORM_ORDER = (_notifications.c.form_id, _notifications.c.created_at, _notifications.c.method)
 _OF_FORMS = (
     select(_notifications)
     .where(_notifications.c.form_id.in_(bindparam("form_ids", expanding=True)))
-    .order_by(_notifications.c.form_id, _notifications.c.created_at, _notifications.c.method)
+    .order_by(*_FORM_ORDER)
 )
+_OF_FORMS_ARRAY = (
+    select(_notifications)
+    .where(_notifications.c.form_id == any_(bindparam("form_ids", type_=ARRAY(Uuid()))))
+    .order_by(*_FORM_ORDER)
+)
+
+
+async def get(session: AsyncSession, notification_id: uuid.UUID) -> Row | None:
+    found = await fetch_rows(session, _BY_ID, {"notification_id": notification_id})
+    return found[0] if found else None
 
 
 async def of_forms(
     session: AsyncSession, form_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, list[Row[Any]]]:
+) -> dict[uuid.UUID, list[Row]]:
     """Each form's notifications, oldest first (one query for all)."""
-    found: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
+    found: dict[uuid.UUID, list[Row]] = defaultdict(list)
     if not form_ids:
         return found
-    rows = await session.execute(_OF_FORMS, {"form_ids": list(form_ids)})
-    for row in rows:
-        if row.form_id is not None:
-            found[row.form_id].append(row)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    statement = _OF_FORMS_ARRAY if postgresql else _OF_FORMS
+    for row in await fetch_rows(session, statement, {"form_ids": list(form_ids)}):
+        found[row["form_id"]].append(row)
     return found
 
 

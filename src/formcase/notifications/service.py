@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formcase.config import Settings
+from formcase.db.rows import Row
 from formcase.forms.models import Form, fill_link
 from formcase.kit.time import utcnow
 from formcase.notifications import channels, messages, repository
@@ -237,31 +237,31 @@ async def locked(session: AsyncSession, notification_id: uuid.UUID) -> Notificat
 # --- reading -----------------------------------------------------------------------------
 
 
-def to_document(row: Notification | Row[Any]) -> dict[str, Any]:
+def to_document(row: Row) -> dict[str, Any]:
     """A notification as `form.notifications[]` shows it."""
     return {
-        "id": row.id,
-        "status": row.status,
-        "method": row.method,
-        "at": row.at,
-        "to": row.to,
-        "from": row.sender,
-        "cc": row.cc,
-        "bcc": row.bcc,
-        "system": row.system,
-        "locale": row.locale,
-        "template": row.template,
-        "variables": row.variables,
-        "active": row.status in (PENDING, SENT) and row.deleted_at is None,
-        "error": row.error,
-        "message_id": row.message_id,
-        "attachments": row.attachments,
-        "deleted_at": row.deleted_at,
+        "id": row["id"],
+        "status": row["status"],
+        "method": row["method"],
+        "at": row["at"],
+        "to": row["to"],
+        "from": row["sender"],
+        "cc": row["cc"],
+        "bcc": row["bcc"],
+        "system": row["system"],
+        "locale": row["locale"],
+        "template": row["template"],
+        "variables": row["variables"],
+        "active": row["status"] in (PENDING, SENT) and row["deleted_at"] is None,
+        "error": row["error"],
+        "message_id": row["message_id"],
+        "attachments": row["attachments"],
+        "deleted_at": row["deleted_at"],
     }
 
 
 async def document_of(session: AsyncSession, notification_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await session.get(Notification, notification_id)
+    row = await repository.get(session, notification_id)
     return to_document(row) if row is not None else None
 
 
