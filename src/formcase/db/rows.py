@@ -1,12 +1,14 @@
-"""Rows for the hottest reads (the cases list and count), fetched through the driver itself.
+"""Rows for the hottest reads (cases and forms lists, cases counts, a form and its
+notifications), fetched through the driver itself.
 
 SQLAlchemy builds and compiles the statement as always, with its compiled cache. On a
 PostgreSQL read session (autocommit) the rows then come straight from asyncpg as records,
 read by column name, skipping SQLAlchemy's execution context and result rows: on a page of
 100 cases that layer cost more CPU than asyncpg's own fetch (docs/benchmarks.md). Values are
 the driver's: only for columns whose SQLAlchemy result processing is a no-op on PostgreSQL
-(text, numbers, booleans, UUIDs, UTC timestamps; asyncpg hands out its own UUID class, which
-`kit.responses.api_json` prints like any other). Anywhere else this is a plain execute.
+(text, numbers, booleans, UUIDs, UTC timestamps, JSON, which SQLAlchemy has asyncpg decode;
+asyncpg hands out its own UUID class, which `kit.responses.api_json` prints like any other).
+Anywhere else this is the session's execute.
 """
 
 from __future__ import annotations
