@@ -47,7 +47,7 @@ _WITH_REFS = (
 # Built once, so that SQLAlchemy computes its cache key once rather than per request.
 _BY_ID = _WITH_REFS.where(_forms.c.id == bindparam("form_id"))
 
-# A form as `_WITH_REFS` reads it, by column name: a dict, or on the list path a driver
+# A form as `_WITH_REFS` reads it, by column name: a dict, or on a read session a driver
 # record (db.rows).
 FormRow = Row
 
