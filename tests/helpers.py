@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,3 +62,32 @@ async def eventually(condition: Callable[[], object], seconds: float = 5.0) -> b
             return True
         await asyncio.sleep(0.01)
     return bool(condition())
+
+
+class CountedPages:
+    """Which pages of a list asked for a count. `recording(f)` is `f` noting the page being
+    read each time it is called; `walk` reads pages 1 to 3 of a list with 2 matches, a page of
+    one each (full, full, past the end), checks each says 2, and returns the pages that
+    counted."""
+
+    def __init__(self) -> None:
+        self.page = 0
+        self.counted: list[int] = []
+
+    def recording(self, counting: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def recorded(*args: Any) -> Any:
+            self.counted.append(self.page)
+            return await counting(*args)
+
+        return recorded
+
+    async def walk(self, client: httpx.AsyncClient, url: str, tenant: Tenant) -> list[int]:
+        self.counted = []
+        for self.page in (1, 2, 3):
+            response = await client.get(
+                f"{url}&page[size]=1&page[number]={self.page}", headers=tenant.headers
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["meta"]["total_count"] == 2, (url, self.page)
+            assert len(response.json()["data"]) == (1 if self.page < 3 else 0), (url, self.page)
+        return self.counted

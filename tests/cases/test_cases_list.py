@@ -17,7 +17,7 @@ from formcase.cases import repository
 from formcase.config import Settings
 from tests.cases.test_cases_api import new_case, template_id
 from tests.conftest import Grant, MakeTenant
-from tests.helpers import Tenant, assert_error
+from tests.helpers import CountedPages, Tenant, assert_error
 
 
 @pytest.fixture
@@ -173,27 +173,13 @@ async def test_page_meta_on_full_short_last_and_past_the_end_pages(
     # A full page whose filters the tallies count carries that count in its own statement
     # (no count query); one whose filters they cannot (a contact's) asks the count of the
     # cases, and so does a page past the end: all say 2.
-    counted_on_pages: list[int] = []
-    count_cases = repository.count_cases
-
-    async def recording_count(*args: Any) -> int:
-        counted_on_pages.append(number)
-        return await count_cases(*args)
-
-    monkeypatch.setattr(repository, "count_cases", recording_count)
+    pages = CountedPages()
+    monkeypatch.setattr(repository, "count_cases", pages.recording(repository.count_cases))
     for query, pages_that_count in [
         ("parent_status=in_progress", [3]),
         ("contact[family_name]=Smith", [1, 2, 3]),
     ]:
-        counted_on_pages.clear()
-        for number in (1, 2, 3):
-            response = await client.get(
-                f"/v1/cases?{query}&page[size]=1&page[number]={number}", headers=claims.headers
-            )
-            assert response.status_code == 200, response.text
-            assert response.json()["meta"]["total_count"] == 2, (query, number)
-            assert len(response.json()["data"]) == (1 if number < 3 else 0), (query, number)
-        assert counted_on_pages == pages_that_count, query
+        assert await pages.walk(client, f"/v1/cases?{query}", claims) == pages_that_count, query
 
 
 async def test_json_filter_overrides_the_others(

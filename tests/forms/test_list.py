@@ -15,7 +15,7 @@ from formcase.forms import filters as forms_filters
 from formcase.forms import repository as forms_repository
 from formcase.forms.schemas import FormOut
 from formcase.kit.listing import Paginated
-from tests.helpers import Tenant, assert_error
+from tests.helpers import CountedPages, Tenant, assert_error
 
 ForceStatus = Callable[[str, str], Awaitable[None]]
 
@@ -264,33 +264,16 @@ async def test_a_full_page_brings_its_total_from_the_tallies(
     """A full page whose filters the tallies can count carries that count in its own
     statement: no count query. Filters they cannot count (a name, the clock), and a page past
     the end, ask for a count. Every page says 2 either way."""
-    counted_on_pages: list[int] = []
-    number = 0
-
-    def recording(counting: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def recorded(*args: Any) -> Any:
-            counted_on_pages.append(number)
-            return await counting(*args)
-
-        return recorded
-
-    monkeypatch.setattr(forms_repository, "tally", recording(forms_repository.tally))
-    monkeypatch.setattr(forms_repository, "count", recording(forms_repository.count))
+    pages = CountedPages()
+    monkeypatch.setattr(forms_repository, "tally", pages.recording(forms_repository.tally))
+    monkeypatch.setattr(forms_repository, "count", pages.recording(forms_repository.count))
     for query, pages_that_count in [
         ("status=pending", [3]),
         ("completed=true&flow[slug]=contact-details,client-onboarding", [3]),
         ("user[family_name]=Smith", [1, 2, 3]),
         ("active=true", [1, 2, 3]),
     ]:
-        counted_on_pages.clear()
-        for number in (1, 2, 3):
-            response = await client.get(
-                f"/v1/forms?{query}&page[size]=1&page[number]={number}", headers=tenant.headers
-            )
-            assert response.status_code == 200, response.text
-            assert response.json()["meta"]["total_count"] == 2, (query, number)
-            assert len(response.json()["data"]) == (1 if number < 3 else 0), (query, number)
-        assert counted_on_pages == pages_that_count, query
+        assert await pages.walk(client, f"/v1/forms?{query}", tenant) == pages_that_count, query
 
 
 async def test_listed_forms_have_the_documented_shape(
