@@ -31,8 +31,6 @@ from pathlib import Path
 
 import cases
 import forms
-from cases import with_cpu
-from forms import ROOT, start_server, wrk
 
 
 def checkout(version: str, into: Path) -> Path:
@@ -41,7 +39,7 @@ def checkout(version: str, into: Path) -> Path:
         return Path(version).resolve()
     tree = into / version.replace("/", "_")
     added = subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), version],
+        ["git", "-C", str(forms.ROOT), "worktree", "add", "--detach", str(tree), version],
         capture_output=True,
         text=True,
     )
@@ -86,16 +84,16 @@ def main() -> None:
                 for version, tree in trees.items():
                     os.environ["PYTHONPATH"] = str(tree / "src")
                     try:
-                        server, base = start_server(url)
+                        server, base = forms.start_server(url)
                     except SystemExit:
                         raise SystemExit(
                             f"{version} did not start (are its migrations the database's?)"
                         ) from None
                     try:
-                        wrk(base, path, token, 4)  # warm up both processes
+                        forms.wrk(base, path, token, 4)  # warm up both processes
                         port = int(base.rsplit(":", 1)[1])
-                        run = partial(wrk, base, path, token, args.duration)
-                        figures = with_cpu(server, port, database, run)
+                        run = partial(forms.wrk, base, path, token, args.duration)
+                        figures = cases.with_cpu(server, port, database, run)
                     finally:
                         server.terminate()
                         server.wait(timeout=20)
@@ -110,7 +108,7 @@ def main() -> None:
             for tree in trees.values():
                 if str(tree).startswith(scratch):
                     subprocess.run(
-                        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                        ["git", "-C", str(forms.ROOT), "worktree", "remove", "--force", str(tree)],
                         check=False,
                         capture_output=True,
                     )

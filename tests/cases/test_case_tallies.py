@@ -85,7 +85,7 @@ async def test_tallied_counts_follow_every_change(
 def test_only_key_filters_are_answered_by_tallies() -> None:
     def tallied(*conditions: Condition) -> bool:
         bound = CASE_FILTERS.bind(archived_default(list(conditions)))
-        return repository._on_tallies(bound.clauses()) is not None
+        return repository._TALLIED.restated(bound.clauses()) is not None
 
     assert tallied()
     assert tallied(Condition("parent_status", "$eq", "in_progress"))

@@ -265,7 +265,6 @@ async def test_a_full_page_brings_its_total_from_the_tallies(
     statement: no count query. Filters they cannot count (a name, the clock), and a page past
     the end, ask for a count. Every page says 2 either way."""
     pages = CountedPages()
-    monkeypatch.setattr(forms_repository, "tally", pages.recording(forms_repository.tally))
     monkeypatch.setattr(forms_repository, "count", pages.recording(forms_repository.count))
     for query, pages_that_count in [
         ("status=pending", [3]),

@@ -11,7 +11,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.forms import repository
+from formcase.forms.filters import FORM_FILTERS, archived_default, group_expression
 from formcase.forms.models import Form, FormTally
+from formcase.kit.filters import Condition
 from tests.helpers import Tenant
 
 ForceStatus = Callable[[str, str], Awaitable[None]]
@@ -129,3 +131,27 @@ async def test_tallies_follow_every_change(
         ).scalar_one()
     assert rows == len(await truth(sessionmaker, tenant))  # one row per key after compaction
     await check(client, tenant, sessionmaker)
+
+
+def test_counts_read_the_tallies_when_filters_and_groups_are_on_their_key() -> None:
+    def tallied(*conditions: Condition, group: str | None = None) -> bool:
+        where = FORM_FILTERS.bind(archived_default(list(conditions))).clauses()
+        grouped = group_expression(group) if group else None
+        statement = (
+            repository._TALLIED.count(where)
+            if grouped is None
+            else repository._TALLIED.count_by(where, grouped)
+        )
+        return FormTally.__table__ in statement.get_final_froms()
+
+    assert tallied()
+    assert tallied(Condition("status", "$in", ["pending", "draft"]))
+    assert tallied(Condition("completed", "$eq", True), Condition("flow.slug", "$eq", "x"))
+    assert tallied(Condition("status", "$ne", "draft"), Condition("processed", "$eq", False))
+    assert tallied(group="status")
+    assert tallied(Condition("archived", "$eq", True), group="flow.slug")
+    assert not tallied(Condition("user.email", "$eq", "a@b.example"))
+    assert not tallied(Condition("owner.email", "$eq", "a@b.example"))
+    assert not tallied(Condition("active", "$eq", True))
+    assert not tallied(group="user.email")
+    assert not tallied(Condition("status", "$eq", "pending"), group="data.channel")

@@ -11,11 +11,9 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     UnaryExpression,
-    bindparam,
     func,
     select,
 )
@@ -34,8 +32,9 @@ from formcase.cases.models import (
 from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters, FilterSpec, Shape
-from formcase.kit.listing import order_by, page_bound, paged
+from formcase.kit.listing import PAGE_LIMIT, PAGE_OFFSET, order_by, paged
 from formcase.kit.responses import api_json
+from formcase.kit.tallies import WORKSPACE_IDS
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
 
@@ -216,20 +215,7 @@ _TALLY_KEY = frozenset(
 )
 
 
-def _on_tallies(where: Iterable[ColumnElement[bool]]) -> list[ColumnElement[bool]] | None:
-    return tallies.restated(where, _cases, _tallies, _TALLY_KEY)
-
-
-# The caller's workspaces, and a page's bounds: given per request like the filters' values
-# (the bounds are written into the SQL: kit.listing.paged says why).
-_WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
-_LIMIT, _OFFSET = page_bound("limit"), page_bound("offset")
-
-
-def _tally_sum(on_tallies: Sequence[ColumnElement[bool]]) -> Select[tuple[int]]:
-    return select(func.coalesce(func.sum(_tallies.c.delta), 0)).where(
-        _tallies.c.workspace_id.in_(_WORKSPACE_IDS), *on_tallies
-    )
+_TALLIED = tallies.Tallied(_cases, _tallies, _TALLY_KEY)
 
 
 def _values(
@@ -245,15 +231,7 @@ def _values(
 def _count_statement(spec: FilterSpec, shape: tuple[Shape, ...]) -> Select[Any]:
     """A sum over a few tally rows when the filters are on the tally's key only (status,
     parent_status, waiting_for, archived, template, workspace), else a count of the cases."""
-    where = spec.clauses(shape)
-    on_tallies = _on_tallies(where)
-    if on_tallies is not None:
-        return _tally_sum(on_tallies)
-    return (
-        select(func.count())
-        .select_from(_cases)
-        .where(_cases.c.workspace_id.in_(_WORKSPACE_IDS), *where)
-    )
+    return _TALLIED.count(spec.clauses(shape))
 
 
 @lru_cache(maxsize=256)
@@ -262,19 +240,14 @@ def _page_statement(
 ) -> tuple[Select[Any], bool]:
     """The page's statement, and whether its rows carry the tally count (`total_count`)."""
     where = spec.clauses(shape)
-    order = order_by(sort, SORTABLE, "-created_at", _cases.c.id)
-    statement = _LISTED
-    on_tallies = _on_tallies(where)
-    if on_tallies is not None:
-        total = _tally_sum(on_tallies).scalar_subquery().label("total_count")
-        statement = statement.add_columns(total)
+    statement, carries_total = _TALLIED.with_total(_LISTED, where)
     statement = (
-        statement.where(_cases.c.workspace_id.in_(_WORKSPACE_IDS), *where)
-        .order_by(*order)
-        .limit(_LIMIT)
-        .offset(_OFFSET)
+        statement.where(_cases.c.workspace_id.in_(WORKSPACE_IDS), *where)
+        .order_by(*order_by(sort, SORTABLE, "-created_at", _cases.c.id))
+        .limit(PAGE_LIMIT)
+        .offset(PAGE_OFFSET)
     )
-    return statement, on_tallies is not None
+    return statement, carries_total
 
 
 async def count_cases(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import (
     select,
 )
 
-from formcase.forms.models import Form, FormTally
+from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
 from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind
 from formcase.kit.time import utcnow
@@ -25,7 +24,6 @@ from formcase.workspaces.models import Member, Workspace
 
 # Table columns, not ORM attributes: the statements stay plain Core, which runs faster.
 forms = Form.__table__.c
-tallies = FormTally.__table__.c
 
 STATUSES = tuple(status.value for status in FormStatus)
 USER_FIELDS = (
@@ -120,38 +118,13 @@ FORM_FILTERS = FilterSpec(
     json_columns={"data": forms.data, "external_args": forms.external_args},
 )
 
-# The filters that tallies can answer: counts under them cost a sum over a few tally rows
-# instead of a count over every matching form.
-TALLY_FILTERS = FilterSpec(
-    fields={
-        "status": Field(tallies.status, Kind.ENUM, STATUSES),
-        "archived": Field(tallies.archived, Kind.BOOL),
-        "flow.slug": Field(tallies.flow_slug),
-        "workspace.id": Field(tallies.workspace_id, Kind.UUID),
-        "company.id": Field(tallies.workspace_id, Kind.UUID),
-        **_status_flags(tallies.status),
-    }
-)
-TALLY_GROUPS: dict[str, SQLColumnExpression[Any]] = {
-    "status": tallies.status,
-    "flow.slug": tallies.flow_slug,
-}
-
-
-def tallies_answer(conditions: list[Condition], groups: Sequence[str] = ()) -> bool:
-    equality = ("$eq", "$ne", "$in", "$nin")
-    return all(c.path in TALLY_FILTERS.fields and c.op in equality for c in conditions) and all(
-        group in TALLY_GROUPS for group in groups
-    )
-
-
 SORTABLE: dict[str, SQLColumnExpression[Any]] = {
     "created_at": forms.created_at,
     "updated_at": forms.updated_at,
 }
 
 
-def group_expression(name: str) -> SQLColumnExpression[Any] | None:
+def group_expression(name: str) -> ColumnElement[Any] | None:
     """What `group-by=<name>` groups on: status, flow.slug, user.<field>, data.<key>."""
     if name == "status":
         return forms.status
@@ -159,11 +132,11 @@ def group_expression(name: str) -> SQLColumnExpression[Any] | None:
         return forms.flow_slug
     head, _, rest = name.partition(".")
     if head == "user" and rest in USER_FIELDS:
-        column: SQLColumnExpression[Any] = getattr(forms, f"user_{rest}")
+        column: ColumnElement[Any] = getattr(forms, f"user_{rest}")
         return column
     if head in ("data", "external_args") and rest:
         document = forms.data if head == "data" else forms.external_args
-        element: SQLColumnExpression[Any] = document[tuple(rest.split("."))].as_string()
+        element: ColumnElement[Any] = document[tuple(rest.split("."))].as_string()
         return element
     return None
 

@@ -7,22 +7,16 @@ from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    Select,
-    SQLColumnExpression,
-    bindparam,
-    func,
-    select,
-)
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.db.rows import Row, fetch_rows
+from formcase.db.rows import Row, fetch_rows, fetch_value
 from formcase.forms.filters import SORTABLE
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters, FilterSpec, Shape
-from formcase.kit.listing import order_by, page_bound
+from formcase.kit.listing import PAGE_LIMIT, PAGE_OFFSET, order_by
+from formcase.kit.tallies import WORKSPACE_IDS
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -69,13 +63,10 @@ async def get_for_update(session: AsyncSession, form_id: uuid.UUID) -> Form | No
     ).scalar_one_or_none()
 
 
-# The caller's workspaces, and a page's bounds: given per request like the filters' values
-# (the bounds are written into the SQL: kit.listing.paged says why).
-_WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
-_LIMIT, _OFFSET = page_bound("limit"), page_bound("offset")
+_TALLIED = tallies.Tallied(_forms, _tallies, _TALLY_KEY)
 
 
-# Built once per shape of the filters and sort, every value a bound parameter: building a
+# Built once per shape of the filters (and sort), every value a bound parameter: building a
 # page's statement, and SQLAlchemy's cache key of it, cost more CPU than fetching its rows.
 @lru_cache(maxsize=256)
 def _page_statement(
@@ -83,23 +74,25 @@ def _page_statement(
 ) -> tuple[Select[Any], bool]:
     """The page's statement, and whether its rows carry the tally count (`total_count`)."""
     where = spec.clauses(shape)
-    statement = _WITH_REFS
-    on_tallies = tallies.restated(where, _forms, _tallies, _TALLY_KEY)
-    if on_tallies is not None:
-        total = (
-            select(func.coalesce(func.sum(_tallies.c.delta), 0))
-            .where(_tallies.c.workspace_id.in_(_WORKSPACE_IDS), *on_tallies)
-            .scalar_subquery()
-            .label("total_count")
-        )
-        statement = statement.add_columns(total)
+    statement, carries_total = _TALLIED.with_total(_WITH_REFS, where)
     statement = (
-        statement.where(_forms.c.workspace_id.in_(_WORKSPACE_IDS), *where)
+        statement.where(_forms.c.workspace_id.in_(WORKSPACE_IDS), *where)
         .order_by(*order_by(sort, SORTABLE, "-created_at", _forms.c.id))
-        .limit(_LIMIT)
-        .offset(_OFFSET)
+        .limit(PAGE_LIMIT)
+        .offset(PAGE_OFFSET)
     )
-    return statement, on_tallies is not None
+    return statement, carries_total
+
+
+@lru_cache(maxsize=256)
+def _count_statement(spec: FilterSpec, shape: tuple[Shape, ...]) -> Select[Any]:
+    return _TALLIED.count(spec.clauses(shape))
+
+
+def _values(
+    workspace_ids: Collection[uuid.UUID], filters: BoundFilters, **more: Any
+) -> dict[str, Any]:
+    return {**filters.values, "workspace_ids": list(workspace_ids), **more}
 
 
 async def page(
@@ -115,12 +108,7 @@ async def page(
     statement): a full page then needs no second query. None when the page is empty or the
     filters need a count of the forms."""
     statement, carries_total = _page_statement(filters.spec, filters.shape, sort)
-    values = {
-        **filters.values,
-        "workspace_ids": list(workspace_ids),
-        "limit": limit,
-        "offset": offset,
-    }
+    values = _values(workspace_ids, filters, limit=limit, offset=offset)
     rows = await fetch_rows(session, statement, values)
     if not carries_total or not rows:
         return rows, None
@@ -132,57 +120,26 @@ async def count(
     workspace_ids: Collection[uuid.UUID],
     filters: BoundFilters,
 ) -> int:
-    return (
-        await session.execute(
-            select(func.count())
-            .select_from(_forms)
-            .where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses()),
-            filters.values,
-        )
-    ).scalar_one()
+    """How many forms match (from the tallies when they can say)."""
+    statement = _count_statement(filters.spec, filters.shape)
+    return int(await fetch_value(session, statement, _values(workspace_ids, filters)) or 0)
 
 
 async def count_by(
     session: AsyncSession,
     workspace_ids: Collection[uuid.UUID],
     filters: BoundFilters,
-    group: SQLColumnExpression[Any],
+    group: ColumnElement[Any],
 ) -> list[tuple[Any, int]]:
-    rows = await session.execute(
-        select(group, func.count())
-        .select_from(_forms)
-        .where(_forms.c.workspace_id.in_(workspace_ids), *filters.clauses())
-        .group_by(group),
-        filters.values,
-    )
-    return [(value, number) for value, number in rows.all()]
-
-
-async def tally(
-    session: AsyncSession,
-    workspace_ids: Collection[uuid.UUID],
-    filters: BoundFilters,
-    group: SQLColumnExpression[Any] | None = None,
-) -> list[tuple[Any, int]]:
-    """Form counts from the tallies (`filters` bound by the tallies' spec): [(group value,
-    count)], or [(None, total)] ungrouped."""
-    tallies = FormTally.__table__.c
-    total = func.coalesce(func.sum(tallies.delta), 0)
-    scope = [tallies.workspace_id.in_(workspace_ids), *filters.clauses()]
-    if group is None:
-        counted = await session.execute(select(total).where(*scope), filters.values)
-        return [(None, counted.scalar_one())]
-    rows = await session.execute(
-        select(group, total).where(*scope).group_by(group).having(func.sum(tallies.delta) != 0),
-        filters.values,
-    )
+    """(group value, forms) for each value present (from the tallies when they can say)."""
+    statement = _TALLIED.count_by(filters.clauses(), group)
+    rows = await session.execute(statement, _values(workspace_ids, filters))
     return [(value, int(number)) for value, number in rows.all()]
 
 
 async def compact_tallies(session: AsyncSession) -> None:
     """Sum each key's tally rows into one (kit.tallies)."""
-    key = ("workspace_id", "flow_slug", "status", "archived")
-    await tallies.compact(session, "form_tallies", key)
+    await tallies.compact(session, "form_tallies", sorted(_TALLY_KEY))
 
 
 async def by_fill_token(session: AsyncSession, token: str, *, lock: bool = True) -> Form | None:

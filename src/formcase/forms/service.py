@@ -20,11 +20,8 @@ from formcase.events import service as outbox
 from formcase.forms import repository
 from formcase.forms.filters import (
     FORM_FILTERS,
-    TALLY_FILTERS,
-    TALLY_GROUPS,
     archived_default,
     group_expression,
-    tallies_answer,
 )
 from formcase.forms.models import Form, fill_link
 from formcase.forms.repository import FormRow
@@ -39,7 +36,7 @@ from formcase.forms.schemas import (
     WorkspaceIn,
 )
 from formcase.kit.errors import BadRequest, NotFound, Unprocessable
-from formcase.kit.filters import BoundFilters, Condition, parse_filter_json
+from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta
 from formcase.kit.time import utcnow
 from formcase.notifications import service as notifications
@@ -190,22 +187,6 @@ async def _conditions(
     return archived_default(conditions)
 
 
-async def _total(
-    session: AsyncSession,
-    principal: Principal,
-    conditions: list[Condition],
-    filters: BoundFilters,
-) -> int:
-    """How many forms match: from the tallies when they can say, else by counting (`filters`
-    is the conditions bound for forms)."""
-    if tallies_answer(conditions):
-        tallied = await repository.tally(
-            session, principal.workspace_ids, TALLY_FILTERS.bind(conditions)
-        )
-        return int(tallied[0][1])
-    return await repository.count(session, principal.workspace_ids, filters)
-
-
 async def list_forms(
     session: AsyncSession, principal: Principal, params: FormListParams, settings: Settings
 ) -> Document:
@@ -221,7 +202,7 @@ async def list_forms(
     if total is None:
         total = counted
     if total is None:
-        total = await _total(session, principal, conditions, filters)
+        total = await repository.count(session, principal.workspace_ids, filters)
     return {
         "meta": PageMeta.of(total, page).model_dump(),
         "data": await _documents(session, rows, settings.public_url),
@@ -246,23 +227,12 @@ async def count_forms(
                 f"Cannot group by '{name}'. Use status, flow.slug, user.<field> or data.<key>."
             )
         expressions[name] = expression
+    filters = FORM_FILTERS.bind(conditions)
     if not expressions:
-        filters = FORM_FILTERS.bind(conditions)
-        return FormCount(count=await _total(session, principal, conditions, filters))
+        return FormCount(count=await repository.count(session, principal.workspace_ids, filters))
     by: dict[str, dict[str, int]] = {}
-    tallied = tallies_answer(conditions, list(expressions))
     for name, expression in expressions.items():
-        if tallied:
-            rows = await repository.tally(
-                session,
-                principal.workspace_ids,
-                TALLY_FILTERS.bind(conditions),
-                TALLY_GROUPS[name],
-            )
-        else:
-            rows = await repository.count_by(
-                session, principal.workspace_ids, FORM_FILTERS.bind(conditions), expression
-            )
+        rows = await repository.count_by(session, principal.workspace_ids, filters, expression)
         by[name] = {_group_key(value): number for value, number in rows}
     # Every row falls in exactly one group (NULL is a group too): the groups add up to the total.
     return FormCount(count=sum(next(iter(by.values())).values()), by=by)

@@ -86,6 +86,11 @@ def page_bound(name: str, value: int | None = None) -> BindParameter[int]:
     return bindparam(name, value, type_=Integer, literal_execute=True)
 
 
+# A page's bounds for a statement built once and kept, given per request like its other
+# values (`limit`, `offset`).
+PAGE_LIMIT, PAGE_OFFSET = page_bound("limit"), page_bound("offset")
+
+
 class PageMeta(BaseModel):
     total_count: int
     total_pages: int

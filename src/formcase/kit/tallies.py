@@ -6,41 +6,114 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, FromClause, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Select,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def restated(
-    where: Iterable[ColumnElement[bool]],
-    counted: FromClause,
-    tallies: FromClause,
-    key: Collection[str],
-) -> list[ColumnElement[bool]] | None:
-    """`where`, a filter on the `counted` table, restated on its `tallies`, or None when it
-    reads anything but the tally's `key` columns of `counted` (another column, an EXISTS, a
-    subquery). A condition on the key columns alone holds for all of a key's rows or none, so
-    summing the deltas of the tally rows that satisfy it counts exactly the rows that do. The
-    bound parameters stay the same objects, so one set of values serves both."""
-    for clause in where:
-        for element in visitors.iterate(clause):
-            if isinstance(element, ColumnClause) and not (
-                element.table is counted and element.name in key
-            ):
-                return None
 
-    def to_tally(element: Any, **kw: Any) -> Any:
-        if isinstance(element, ColumnClause) and element.table is counted:
-            return tallies.c[element.name]
-        return None
+# The caller's workspaces, bound per request: every tally table has `workspace_id`.
+WORKSPACE_IDS: BindParameter[list[uuid.UUID]] = bindparam("workspace_ids", expanding=True)
 
-    return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
+
+@dataclass(frozen=True, eq=False)
+class Tallied:
+    """A table whose rows the database tallies per `key` in `tallies`: counts under filters
+    on the key columns alone are sums over a few tally rows."""
+
+    counted: FromClause
+    tallies: FromClause
+    key: frozenset[str]
+
+    def restated(self, where: Iterable[ColumnElement[T]]) -> list[ColumnElement[T]] | None:
+        """`where`, a filter (or a grouping) on the counted table, restated on the tallies, or
+        None when it reads anything but the key columns (another column, an EXISTS, a subquery). A
+        condition on the key columns alone holds for all of a key's rows or none, so summing
+        the deltas of the tally rows that satisfy it counts exactly the rows that do. The
+        bound parameters stay the same objects, so one set of values serves both."""
+        for clause in where:
+            for element in visitors.iterate(clause):
+                if isinstance(element, ColumnClause) and not (
+                    element.table is self.counted and element.name in self.key
+                ):
+                    return None
+
+        def to_tally(element: Any, **kw: Any) -> Any:
+            if isinstance(element, ColumnClause) and element.table is self.counted:
+                return self.tallies.c[element.name]
+            return None
+
+        return [visitors.replacement_traverse(clause, {}, to_tally) for clause in where]
+
+    def _sum(self, on_tallies: Sequence[ColumnElement[bool]]) -> Select[tuple[int]]:
+        return select(func.coalesce(func.sum(self.tallies.c.delta), 0)).where(
+            self.tallies.c.workspace_id.in_(WORKSPACE_IDS), *on_tallies
+        )
+
+    def count(self, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+        """How many rows of `WORKSPACE_IDS` match `where`: a sum over the tallies when they
+        can say, else a count of the rows."""
+        on_tallies = self.restated(where)
+        if on_tallies is not None:
+            return self._sum(on_tallies)
+        return (
+            select(func.count())
+            .select_from(self.counted)
+            .where(self.counted.c.workspace_id.in_(WORKSPACE_IDS), *where)
+        )
+
+    def count_by(
+        self, where: Sequence[ColumnElement[bool]], group: ColumnElement[Any]
+    ) -> Select[Any]:
+        """(group value, rows) of `WORKSPACE_IDS` under `where`, a group for each value
+        present: from the tallies when both the filter and the group are on the key columns,
+        else by counting the rows."""
+        on_tallies, by = self.restated(where), self.restated([group])
+        if on_tallies is not None and by is not None:
+            deltas = func.sum(self.tallies.c.delta)
+            return (
+                self._sum(on_tallies)
+                .with_only_columns(by[0], func.coalesce(deltas, 0))
+                .group_by(by[0])
+                .having(deltas != 0)
+            )
+        return (
+            select(group, func.count())
+            .select_from(self.counted)
+            .where(self.counted.c.workspace_id.in_(WORKSPACE_IDS), *where)
+            .group_by(group)
+        )
+
+    def with_total(
+        self, statement: Select[Any], where: Sequence[ColumnElement[bool]]
+    ) -> tuple[Select[Any], bool]:
+        """`statement` (a page under `where`) with the tally count as a column of each row,
+        `total_count`, when the tallies can say (the database makes that sum once for the
+        statement, so a full page needs no second query for its total); and whether it
+        does."""
+        on_tallies = self.restated(where)
+        if on_tallies is None:
+            return statement, False
+        total = self._sum(on_tallies).scalar_subquery().label("total_count")
+        return statement.add_columns(total), True
 
 
 async def compact(session: AsyncSession, table: str, key_columns: Sequence[str]) -> None:
