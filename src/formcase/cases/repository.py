@@ -32,9 +32,8 @@ from formcase.cases.models import (
 from formcase.db.rows import Row, as_dicts, fetch_rows, fetch_value
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters, FilterSpec, Shape
-from formcase.kit.listing import PAGE_LIMIT, PAGE_OFFSET, order_by, paged
+from formcase.kit.listing import order_by, paged
 from formcase.kit.responses import api_json
-from formcase.kit.tallies import WORKSPACE_IDS
 from formcase.signatures.models import Signature
 from formcase.workspaces.models import Member, Workspace
 
@@ -239,15 +238,8 @@ def _page_statement(
     spec: FilterSpec, shape: tuple[Shape, ...], sort: str | None
 ) -> tuple[Select[Any], bool]:
     """The page's statement, and whether its rows carry the tally count (`total_count`)."""
-    where = spec.clauses(shape)
-    statement, carries_total = _TALLIED.with_total(_LISTED, where)
-    statement = (
-        statement.where(_cases.c.workspace_id.in_(WORKSPACE_IDS), *where)
-        .order_by(*order_by(sort, SORTABLE, "-created_at", _cases.c.id))
-        .limit(PAGE_LIMIT)
-        .offset(PAGE_OFFSET)
-    )
-    return statement, carries_total
+    order = order_by(sort, SORTABLE, "-created_at", _cases.c.id)
+    return _TALLIED.page(_LISTED, spec.clauses(shape), order)
 
 
 async def count_cases(

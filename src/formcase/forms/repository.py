@@ -15,8 +15,7 @@ from formcase.forms.filters import SORTABLE
 from formcase.forms.models import Form, FormTally
 from formcase.kit import tallies
 from formcase.kit.filters import BoundFilters, FilterSpec, Shape
-from formcase.kit.listing import PAGE_LIMIT, PAGE_OFFSET, order_by
-from formcase.kit.tallies import WORKSPACE_IDS
+from formcase.kit.listing import order_by
 from formcase.templates.models import FormTemplateVersion
 from formcase.workspaces.models import Member, Workspace
 
@@ -73,15 +72,8 @@ def _page_statement(
     spec: FilterSpec, shape: tuple[Shape, ...], sort: str | None
 ) -> tuple[Select[Any], bool]:
     """The page's statement, and whether its rows carry the tally count (`total_count`)."""
-    where = spec.clauses(shape)
-    statement, carries_total = _TALLIED.with_total(_WITH_REFS, where)
-    statement = (
-        statement.where(_forms.c.workspace_id.in_(WORKSPACE_IDS), *where)
-        .order_by(*order_by(sort, SORTABLE, "-created_at", _forms.c.id))
-        .limit(PAGE_LIMIT)
-        .offset(PAGE_OFFSET)
-    )
-    return statement, carries_total
+    order = order_by(sort, SORTABLE, "-created_at", _forms.c.id)
+    return _TALLIED.page(_WITH_REFS, spec.clauses(shape), order)
 
 
 @lru_cache(maxsize=256)

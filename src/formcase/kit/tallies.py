@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    UnaryExpression,
     bindparam,
     func,
     select,
@@ -24,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnClause
+
+from formcase.kit.listing import PAGE_LIMIT, PAGE_OFFSET
 
 log = logging.getLogger(__name__)
 
@@ -102,18 +105,28 @@ class Tallied:
             .group_by(group)
         )
 
-    def with_total(
-        self, statement: Select[Any], where: Sequence[ColumnElement[bool]]
+    def page(
+        self,
+        listed: Select[Any],
+        where: Sequence[ColumnElement[bool]],
+        order: Sequence[UnaryExpression[Any]],
     ) -> tuple[Select[Any], bool]:
-        """`statement` (a page under `where`) with the tally count as a column of each row,
-        `total_count`, when the tallies can say (the database makes that sum once for the
-        statement, so a full page needs no second query for its total); and whether it
-        does."""
+        """The page of `listed` rows of `WORKSPACE_IDS` under `where`, in `order`, bounded by
+        `PAGE_LIMIT` and `PAGE_OFFSET`; and whether each row carries the tally count as
+        `total_count` (when the tallies can say: the database makes that sum once for the
+        statement, so a full page needs no second query for its total)."""
         on_tallies = self.restated(where)
-        if on_tallies is None:
-            return statement, False
-        total = self._sum(on_tallies).scalar_subquery().label("total_count")
-        return statement.add_columns(total), True
+        if on_tallies is not None:
+            listed = listed.add_columns(
+                self._sum(on_tallies).scalar_subquery().label("total_count")
+            )
+        statement = (
+            listed.where(self.counted.c.workspace_id.in_(WORKSPACE_IDS), *where)
+            .order_by(*order)
+            .limit(PAGE_LIMIT)
+            .offset(PAGE_OFFSET)
+        )
+        return statement, on_tallies is not None
 
 
 async def compact(session: AsyncSession, table: str, key_columns: Sequence[str]) -> None:
