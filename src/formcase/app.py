@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from formcase import __version__
 from formcase.attachments.endpoints import router as attachments_router
 from formcase.auth.cache import TokenCache
+from formcase.auth.gate import ApiGate
 from formcase.auth.ratelimit import RateLimiter, RateLimitHeaders
 from formcase.cases import repository as cases_repository
 from formcase.cases.endpoints import router as cases_router
@@ -42,6 +43,8 @@ log = logging.getLogger("formcase.app")
 # How long the background tasks get to stop (the worker hands back the jobs it holds): a
 # process asked to stop must stop, even when the database no longer answers.
 SHUTDOWN_SECONDS = 15.0
+# The one /v1 path that needs no token.
+OPENAPI_URL = "/v1/openapi.json"
 
 DESCRIPTION = """formcase implements the Penbox Connect API v1: forms sent to contacts, form
 templates, workspaces. Authenticate with `Authorization: Bearer pnbx_…`."""
@@ -99,12 +102,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_url="/v1/openapi.json",
+        openapi_url=OPENAPI_URL,
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # The gate answers 401/429 before routing; RateLimitHeaders, outside it, puts the budget's
+    # headers on every answer, the gate's own included.
+    app.add_middleware(ApiGate, prefix="/v1", public=[OPENAPI_URL])
     app.add_middleware(RateLimitHeaders)
 
     v1 = APIRouter(prefix="/v1")

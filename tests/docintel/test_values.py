@@ -171,7 +171,7 @@ def test_iban_normalised_and_checked() -> None:
     fake = values.normalize_iban("DE12 1234 5678 1234 5678 90")
     assert fake.value == "DE12123456781234567890"
     assert not fake.valid
-    assert fake.note is not None and "checksum" in fake.note
+    assert fake.note is not None and "check digits" in fake.note
     placeholder = values.normalize_iban("US1234567890")
     assert not placeholder.valid and placeholder.note and "country" in placeholder.note
 

@@ -241,7 +241,7 @@ async def test_options_are_checked_against_the_template(
         ),
         (
             {"flow": {"slug": "contact-details"}, "user": {"phone": "0470 12"}},
-            ["user.phone", "E.164"],
+            ["user.phone", "valid phone number"],
         ),
         ({"flow": {"slug": "contact-details"}, "user": {"locale": "french"}}, ["user.locale"]),
         (

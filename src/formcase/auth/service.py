@@ -7,7 +7,9 @@ import hmac
 import re
 import secrets
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +25,9 @@ TOKEN_PATTERN = re.compile(r"pnbx_[0-9a-f]{48}")
 # `last_used_at` is written at most this often per token: a write on every request would
 # turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Opens a session when called: authenticating asks the database only when it must.
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def hash_token(secret: str) -> str:
@@ -76,28 +81,38 @@ def bearer_secret(authorization: str | None) -> str:
 
 
 async def authenticate(
-    session: AsyncSession, authorization: str | None, cache: TokenCache | None = None
+    sessions: Sessions, authorization: str | None, cache: TokenCache | None = None
 ) -> Principal:
+    """The principal behind an Authorization header, or Unauthorized. A session is opened
+    (from `sessions`) only when the database must be asked: not for a malformed header, nor
+    for a cached token whose last use is recent enough."""
     secret = bearer_secret(authorization)
     digest = hash_token(secret)
     cached = cache.get(digest) if cache else None
-    if cached is None:
-        found = await repository.find_live_token(session, digest)
-        # The lookup is by hash, so timing reveals nothing of the secret; the explicit
-        # constant-time comparison keeps it that way if the lookup ever changes.
-        if found is None or not hmac.compare_digest(found[1], digest):
-            raise Unauthorized("Invalid or revoked token.")
-        token_id, _, last_used_at, workspace_ids = found
-        principal = Principal(token_id=token_id, workspace_ids=workspace_ids)
-        if cache:
-            cache.put(digest, principal, last_used_at)
-            cached = cache.get(digest)
-    else:
-        principal, last_used_at = cached.principal, cached.last_used_at
     now = utcnow()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        await repository.mark_used(session, principal.token_id, now)
-        await session.commit()
-        if cached:
-            cached.last_used_at = now
+    if cached is not None and not _stale(cached.last_used_at, now):
+        return cached.principal
+    async with sessions() as session:
+        if cached is None:
+            found = await repository.find_live_token(session, digest)
+            # The lookup is by hash, so timing reveals nothing of the secret; the explicit
+            # constant-time comparison keeps it that way if the lookup ever changes.
+            if found is None or not hmac.compare_digest(found[1], digest):
+                raise Unauthorized("Invalid or revoked token.")
+            token_id, _, last_used_at, workspace_ids = found
+            principal = Principal(token_id=token_id, workspace_ids=workspace_ids)
+            if cache:
+                cache.put(digest, principal, last_used_at)
+                cached = cache.get(digest)
+        else:
+            principal, last_used_at = cached.principal, cached.last_used_at
+        if _stale(last_used_at, now):
+            await repository.mark_used(session, principal.token_id, now)
+            await session.commit()
+            if cached:
+                cached.last_used_at = now
     return principal
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION

@@ -4,7 +4,6 @@ timeline line and its outbox event in its own transaction."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from formcase.events import service as outbox
 from formcase.forms import service as forms
 from formcase.forms.models import fill_link
 from formcase.forms.schemas import FormCreate
+from formcase.kit import phones
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.filters import Condition, parse_filter_json
@@ -47,7 +47,6 @@ from formcase.kit.listing import PageMeta
 from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
 from formcase.notifications import service as notifications
-from formcase.templates.format import PHONE_PATTERN
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
 
@@ -336,22 +335,15 @@ def _schema_of(template: CaseTemplateFile, given: list[Any]) -> list[SchemaField
     return list(fields.values())
 
 
-def _phone(value: str, field: str) -> str:
-    phone = re.sub(r"[\s().-]", "", value)
-    if not PHONE_PATTERN.fullmatch(phone):
-        raise BadRequest(
-            f"Field '{field}': '{value}' is not a phone number in E.164 form "
-            "(+ country code and number, such as +32470123456)."
-        )
-    return phone
-
-
-def _contact_values(contact: ContactIn, field: str) -> dict[str, Any]:
+def _contact_values(contact: ContactIn, field: str, *locales: str | None) -> dict[str, Any]:
+    """The contact's values as kept; a national phone number is read in the country of its
+    locale, else of the first of `locales` (the contact's as stored, the case's) naming one."""
     given = contact.model_dump(exclude_unset=True, exclude={"key"})
     if "email" in given and given["email"] is not None:
         given["email"] = workspaces.normalise_email(given["email"], f"{field}.email")
     if "phone" in given and given["phone"] is not None:
-        given["phone"] = _phone(given["phone"], f"{field}.phone")
+        region = phones.region_of(contact.locale, *locales)
+        given["phone"] = phones.normalise(given["phone"], f"{field}.phone", region)
     return given
 
 
@@ -421,7 +413,7 @@ async def create(
         key = _contact_key(contact, config, field)
         if key in contacts:
             raise BadRequest(f"Field '{field}.key': two contacts have the key '{key}'.")
-        contacts[key] = _contact_values(contact, field)
+        contacts[key] = _contact_values(contact, field, body.locale or template.locale)
     await _check_references(
         session,
         workspace_id,
@@ -772,9 +764,9 @@ async def upsert_contacts(
                 await session.delete(existing.pop(key))
                 changes[key] = "removed"
             continue
-        values = _contact_values(contact, field)
-        values.pop("remove", None)
         row = existing.get(key)
+        values = _contact_values(contact, field, row.locale if row else None, case.locale)
+        values.pop("remove", None)
         if row is None:
             row = CaseContact(
                 id=uuid.uuid4(),

@@ -18,13 +18,13 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NamedTuple
 
-from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
 from stdnum import exceptions as stdnum_errors
 from stdnum.ch import uid as ch_uid
 from stdnum.eu import vat as eu_vat
 from stdnum.gb import vat as gb_vat
 from stdnum.no import mva as no_vat
+
+from formcase.kit import iban
 
 # Languages that write a decimal comma (and group thousands with dots or spaces).
 DECIMAL_COMMA = frozenset({"de", "fr", "nl", "es", "it", "pt", "pl", "da", "sv", "fi", "cs"})
@@ -402,28 +402,17 @@ def compact(text: str) -> str:
 
 
 def normalize_iban(text: str) -> Checked:
-    """Upper case, no spaces, checked by schwifty (country, length, check digits, BBAN)."""
+    """Upper case, no spaces, checked by the one IBAN rule (kit.iban: the country's length and
+    format, the check digits; not the bank code)."""
     value = compact(text)
-    try:
-        # Country, length, format and the ISO check digits; not the banks' own national
-        # check digits, which schwifty knows for some countries only.
-        IBAN(value)
-    except SchwiftyException as exc:
-        return Checked(value, False, f"IBAN {value} is not valid: {_lower_first(str(exc))}")
+    reason = iban.problem(value)
+    if reason:
+        return Checked(value, False, f"IBAN {value} is not valid: it {reason}")
     return Checked(value, True, None)
 
 
 def _lower_first(message: str) -> str:
     return message[:1].lower() + message[1:] if message else "it fails its checks"
-
-
-def iban_length(country: str) -> int | None:
-    from schwifty import registry
-
-    try:
-        return int(registry.get_iban_spec(country.upper()).iban_length)
-    except (KeyError, SchwiftyException):
-        return None
 
 
 _IBAN_RUN = re.compile(r"(?<![A-Z0-9])([A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){8,40})")
@@ -437,7 +426,7 @@ def find_ibans(text: str) -> list[tuple[Checked, int, int]]:
     found = []
     for match in _IBAN_RUN.finditer(upper):
         run = match.group(1)
-        length = iban_length(run[:2])
+        length = iban.length(run[:2])
         if length is None:
             continue
         chars, end = 0, match.start(1)

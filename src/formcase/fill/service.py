@@ -25,6 +25,7 @@ from formcase.forms import repository as forms
 from formcase.forms import service as forms_service
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
+from formcase.kit import phones
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.time import isoformat_z, utcnow
@@ -42,6 +43,7 @@ from formcase.templates.format import (
     ElementType,
     TemplateFile,
     check_value,
+    stored_value,
 )
 
 # What the contact fills in the page itself; files and signatures have their own calls.
@@ -237,13 +239,16 @@ async def save_step(
     if not evaluate(step.visible_if, merged):
         raise BadRequest(f"Step '{step_id}' is not shown for these answers.")
     elements = {e.key: e for e in step.elements if e.key and e.type in TYPED_IN}
+    region = phones.region_of(form.user_locale)
     problems: list[tuple[str, str]] = []
     for key, value in data.items():
         element = elements.get(key)
         if element is None:
             problems.append((key, f"is not a field of step '{step_id}'"))
-        elif (reason := check_value(element, value)) is not None:
+        elif (reason := check_value(element, value, region)) is not None:
             problems.append((key, reason))
+        else:
+            merged[key] = stored_value(element, value, region)
     if problems:
         raise _invalid(problems)
     response.data = merged
@@ -310,7 +315,7 @@ async def submit(
         for key, value in answers.items()
         if (element := template.element(key)) is not None
         and element.type in TYPED_IN
-        and (reason := check_value(element, value)) is not None
+        and (reason := check_value(element, value, phones.region_of(form.user_locale))) is not None
     ]
     if problems:
         raise _invalid(problems)

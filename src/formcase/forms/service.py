@@ -35,6 +35,7 @@ from formcase.forms.schemas import (
     FormStatus,
     WorkspaceIn,
 )
+from formcase.kit import phones
 from formcase.kit.errors import BadRequest, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta
@@ -42,7 +43,7 @@ from formcase.kit.time import utcnow
 from formcase.notifications import service as notifications
 from formcase.responses import service as responses
 from formcase.templates import service as templates
-from formcase.templates.format import PHONE_PATTERN, check_options, check_prefill
+from formcase.templates.format import check_options, check_prefill
 from formcase.webhooks import service as webhooks_service
 from formcase.workspaces import repository as workspace_repository
 from formcase.workspaces import service as workspaces
@@ -286,16 +287,10 @@ async def create(
     template = resolved.definition
     user = body.user
     email = workspaces.normalise_email(user.email, "user.email") if user and user.email else None
-    phone = None
-    if user and user.phone:
-        phone = re.sub(r"[\s().-]", "", user.phone)
-        if not PHONE_PATTERN.fullmatch(phone):
-            raise BadRequest(
-                f"Field 'user.phone': '{user.phone}' is not a phone number in E.164 form "
-                "(+ country code and number, such as +32470123456)."
-            )
     if user and user.locale and not LOCALE_PATTERN.fullmatch(user.locale):
         raise BadRequest(f"Field 'user.locale': '{user.locale}' is not a language code (en, fr…).")
+    region = phones.region_of(user.locale if user else None)
+    phone = phones.normalise(user.phone, "user.phone", region) if user and user.phone else None
 
     owner_id = None
     if body.owner and body.owner.email:
@@ -310,7 +305,7 @@ async def create(
             )
         owner_id = member.id
     try:
-        check_prefill(template, body.data)
+        data = check_prefill(template, body.data, region)
     except ValueError as exc:
         raise BadRequest(f"Field 'data': {exc}.") from None
     try:
@@ -353,7 +348,7 @@ async def create(
         user_internal_ref=user.internal_ref if user else None,
         user_company_name=user.company_name if user else None,
         owner_id=owner_id,
-        data=body.data,
+        data=data,
         external_args=body.external_args,
         options=options,
         webhooks=webhooks,

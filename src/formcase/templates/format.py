@@ -13,15 +13,13 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from stdnum import iban as iban_number
-from stdnum.exceptions import ValidationError as NumberError
 
+from formcase.kit import iban, phones
 from formcase.kit.conditions import VisibleIf, fields_of
 
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 SLUG_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 LOCALE_PATTERN = re.compile(r"[a-z]{2}")
-PHONE_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # A label: one text, or one text per locale ({"en": "Name", "fr": "Nom"}).
 Localised = str | dict[str, str]
@@ -438,8 +436,9 @@ def check_options(template: TemplateFile, given: dict[str, Any]) -> dict[str, An
     return {**effective, **given}
 
 
-def check_value(element: Element, value: Any) -> str | None:
-    """Why `value` is not acceptable for `element`, or None when it is."""
+def check_value(element: Element, value: Any, region: str | None = None) -> str | None:
+    """Why `value` is not acceptable for `element`, or None when it is. `region`: the country
+    a national phone number is read in (the contact's, kit.phones.region_of)."""
     kind = element.type
     if value is None:
         return None
@@ -460,10 +459,8 @@ def check_value(element: Element, value: Any) -> str | None:
             return "must be an email address"
         return None
     if kind is ElementType.PHONE:
-        if not isinstance(value, str) or not PHONE_PATTERN.fullmatch(
-            re.sub(r"[\s().-]", "", value)
-        ):
-            return "must be a phone number in international form, such as +32470123456"
+        if not isinstance(value, str) or phones.e164(value, region) is None:
+            return phones.problem(region)
         return None
     if kind is ElementType.NUMBER:
         return _check_number(element, value)
@@ -483,11 +480,10 @@ def check_value(element: Element, value: Any) -> str | None:
     if kind is ElementType.MULTIPLE_CHOICE:
         return _check_selection(element, value)
     if kind is ElementType.IBAN:
-        try:
-            iban_number.validate(str(value))
-        except NumberError:
-            return "is not a valid IBAN (wrong length, format or check digits)"
-        return None
+        if not isinstance(value, str):
+            return "must be an IBAN, as text"
+        reason = iban.problem(value)
+        return f"is not a valid IBAN: it {reason}" if reason else None
     return f"cannot be given for a {kind} element"
 
 
@@ -524,21 +520,45 @@ def _check_selection(element: Element, value: Any) -> str | None:
     return None
 
 
-def check_prefill(template: TemplateFile, data: dict[str, Any]) -> None:
-    """Prefill keys must be element keys, with values the element accepts."""
+def stored_value(element: Element, value: Any, region: str | None = None) -> Any:
+    """An accepted value (check_value said None) as it is kept: phone numbers in E.164."""
+    if element.type is ElementType.PHONE and isinstance(value, str):
+        return phones.e164(value, region) or value
+    return value
+
+
+def check_prefill(
+    template: TemplateFile, data: dict[str, Any], region: str | None = None
+) -> dict[str, Any]:
+    """Prefill keys must be element keys, with values the element accepts; the data as kept
+    (stored_value) is returned."""
     problems = []
+    kept: dict[str, Any] = {}
     for key, value in _flatten_data(data):
         element = template.element(key)
         if element is None:
             problems.append(f"'{key}' is not an element of this template")
         elif element.type in NOT_PREFILLABLE:
             problems.append(f"'{key}' is a {element.type} element and cannot be prefilled")
-        else:
-            reason = check_value(element, value)
-            if reason:
-                problems.append(f"'{key}' {reason}")
+        elif reason := check_value(element, value, region):
+            problems.append(f"'{key}' {reason}")
+        elif (stored := stored_value(element, value, region)) != value:
+            kept[key] = stored
     if problems:
         raise ValueError("; ".join(problems))
+    return _replaced(data, kept) if kept else data
+
+
+def _replaced(data: dict[str, Any], values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`data` with the values of the (flattened, as _flatten_data names them) keys replaced."""
+    return {
+        key: (
+            _replaced(value, values, f"{prefix}{key}.")
+            if isinstance(value, dict) and value
+            else values.get(f"{prefix}{key}", value)
+        )
+        for key, value in data.items()
+    }
 
 
 def _flatten_data(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

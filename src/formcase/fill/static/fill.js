@@ -185,22 +185,14 @@
     updateProgress();
   }
 
-  // ---- validation: the same rules as formcase.templates.format.check_value --------------
-  const IBAN_LENGTHS = {
-    AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28,
-    CH: 21, CR: 22, CY: 28, CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18,
-    FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22,
-    IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20,
-    LU: 20, LV: 21, MC: 27, MD: 24, ME: 22, MK: 19, MR: 27, MT: 31, MU: 30, NL: 18, NO: 15,
-    PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SC: 31, SE: 24, SI: 19,
-    SK: 24, SM: 27, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
-  };
+  // ---- validation: the rules of formcase.templates.format.check_value, or looser where only
+  // the server can judge (whether a phone number exists, an IBAN country's length and format)
 
+  // The check digits only: the country's length and format are the server's to check, from
+  // the IBAN registry (formcase.kit.iban), so that no copy of it here can disagree.
   function ibanValid(value) {
-    const iban = value.replace(/[\s-]/g, "").toUpperCase();
-    if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(iban)) return false;
-    const length = IBAN_LENGTHS[iban.slice(0, 2)];
-    if (length && iban.length !== length) return false;
+    const iban = value.replace(/[\s.-]/g, "").toUpperCase();
+    if (!/^[A-Z]{2}\d{2}[A-Z0-9]{8,30}$/.test(iban)) return false;
     let remainder = 0; // mod 97 of the digits, letters as 10..35, country moved to the end
     for (const char of iban.slice(4) + iban.slice(0, 4)) {
       const digits = char >= "A" ? String(char.charCodeAt(0) - 55) : char;
@@ -255,7 +247,9 @@
       case "email":
         return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value) ? null : T.err_email;
       case "phone":
-        return /^\+[1-9]\d{6,14}$/.test(value.replace(/[\s().-]/g, "")) ? null : T.err_phone;
+        // Only what no phone number looks like: whether it is one (and, written without its
+        // country code, in which country) is the server's call, with libphonenumber.
+        return /^(\+|00)?[0-9]{6,17}$/.test(value.replace(/[\s().\/-]/g, "")) ? null : T.err_phone;
       case "number": {
         if (typeof value !== "number") return T.err_number;
         if (element.min != null && value < Number(element.min)) {
