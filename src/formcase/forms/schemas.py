@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from formcase.attachments.schemas import AttachmentOut
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import InputTimestamp, UTCTimestamp
 from formcase.workspaces.schemas import WorkspaceRef
 
@@ -146,7 +146,7 @@ class UserIn(_Body):
     company_name: StrictStr | None = Field(None, max_length=200)
 
 
-class OwnerIn(_Body):
+class FormOwnerIn(_Body):
     email: StrictStr | None = None
 
 
@@ -159,7 +159,7 @@ class FormCreate(_Body):
     company: WorkspaceIn | None = Field(None, description="workspace, when the token has several")
     workspace: WorkspaceIn | None = Field(None, description="same as company")
     user: UserIn | None = None
-    owner: OwnerIn | None = None
+    owner: FormOwnerIn | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="prefill, by element key")
     options: dict[str, Any] = Field(default_factory=dict)
     external_args: dict[str, Any] = Field(default_factory=dict)
@@ -195,8 +195,9 @@ class FormFilterParams(BaseModel):
 
     workspace_slug: str | None = Field(None, alias="workspace[slug]")
     workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
-    flow_slug: list[str] | None = Field(None, alias="flow[slug]", description="one or more")
-    flow_slug_list: list[str] | None = Field(None, alias="flow[slug][]")
+    flow_slug: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, alias="flow[slug]", description="one or more: repeated, or comma-separated"
+    )
     flow_customization: uuid.UUID | None = Field(None, alias="flow[customization]")
     owner_email: str | None = Field(None, alias="owner[email]")
     user_given_name: str | None = Field(None, alias="user[given_name]")
@@ -212,14 +213,13 @@ class FormFilterParams(BaseModel):
 
 
 class FormListParams(FormFilterParams, ListParams):
-    pass
+    sort: str | None = sort_param("created_at", "updated_at")
 
 
 class FormCountParams(FormFilterParams):
     group_by: list[str] | None = Field(
         None, alias="group-by", description="status, flow.slug, user.<field> or data.<key>"
     )
-    group_by_underscore: list[str] | None = Field(None, alias="group_by")
 
 
 class FormCount(BaseModel):

@@ -114,6 +114,8 @@ def _describe(error: dict[str, Any]) -> str:
         return f"Missing required {noun} '{path}'."
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if kind in ("literal_error", "enum") and isinstance(error.get("input"), str):
+        message += f", not '{error['input'][:100]}'"
     if not path:
         return message[0].upper() + message[1:] if message else "Invalid request."
     label = f"Query parameter '{path}'" if where == "query" else f"Field '{path}'"
