@@ -112,7 +112,9 @@ class CaseFilterParams(ListParams):
     contact_given_name: str | None = Field(None, alias="contact[given_name]")
     contact_family_name: str | None = Field(None, alias="contact[family_name]")
     contact_email: str | None = Field(None, alias="contact[email]")
-    filter: str | None = Field(None, description="advanced JSON filter; overrides the others")
+    filter: str | None = Field(
+        None, min_length=1, description="advanced JSON filter; overrides the others"
+    )
 
 
 class CaseCountParams(CaseFilterParams):
@@ -172,7 +174,10 @@ class CaseCreate(BaseModel):
 
 class CaseData(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: dict[str, Any] = Field(description="values by schema key; null clears one")
+    data: dict[str, Any] = Field(
+        description="values by schema key; null clears one",
+        json_schema_extra={"minProperties": 1},
+    )
 
 
 class ContactUpsert(ContactIn):
@@ -190,7 +195,7 @@ class StepStart(BaseModel):
 
 
 class CasePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     status: str | None = None

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from formcase.attachments.schemas import AttachmentOut
 from formcase.kit.listing import ListParams, sort_param
@@ -172,9 +173,13 @@ class FormCreate(_Body):
 
 
 class FormPatch(_Body):
-    archived: StrictBool | None = None
-    draft: StrictBool | None = None
-    processed: StrictBool | None = None
+    # Something to change (an empty body is refused); the switches are true or false, never
+    # null (documented so: SkipJsonSchema keeps None out of the schema).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    archived: StrictBool | SkipJsonSchema[None] = None
+    draft: StrictBool | SkipJsonSchema[None] = None
+    processed: StrictBool | SkipJsonSchema[None] = None
     active_until: InputTimestamp | None = Field(None, description="null: never expires")
 
     @model_validator(mode="after")
@@ -209,7 +214,9 @@ class FormFilterParams(BaseModel):
     completed: bool | None = None
     processed: bool | None = None
     status: list[str] | None = Field(None, description="one or more, repeated or comma-separated")
-    filter: str | None = Field(None, description="JSON filter; overrides the other filters")
+    filter: str | None = Field(
+        None, min_length=1, description="JSON filter; overrides the other filters"
+    )
 
 
 class FormListParams(FormFilterParams, ListParams):

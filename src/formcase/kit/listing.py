@@ -153,10 +153,11 @@ def order_by(
     clauses: list[UnaryExpression[Any]] = []
     descending_last = True
     allowed = ", ".join(f"±{key}" for key in columns)
-    if not (sort or default).strip(" "):
+    given = default if sort is None else sort
+    if not given.strip(" "):
         raise BadRequest(f"Query parameter 'sort' is empty. Sortable fields: {allowed}.")
     # The same language as `sort_pattern`, with a message naming the term that is wrong.
-    for raw in (sort or default).split(","):
+    for raw in given.split(","):
         term = raw.strip(" ")
         descending = term.startswith("-")
         name = term[1:] if term[:1] in ("+", "-") else term

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
 from formcase.events import kinds
 from formcase.kit.listing import ListParams, PageParams, sort_param
@@ -25,10 +26,20 @@ class WebhookWorkspaceIn(_Body):
     slug: StrictStr | None = None
 
 
+# What check_events accepts: the kinds, their requests:* aliases, and *.
+EventName = Annotated[StrictStr, Field(json_schema_extra={"enum": sorted({*EVENTS, *ALIASES})})]
+URL = r"^https?://[^\s/?#]+"
+
+
 class WebhookCreate(_Body):
-    url: StrictStr = Field(description="https:// URL the events are POSTed to")
-    events: list[StrictStr] = Field(
-        description="event kinds (forms:created … responses:completed, requests:* aliases) or *"
+    # Documented as the service checks them (which says better what is wrong than Pydantic).
+    url: StrictStr = Field(
+        json_schema_extra={"minLength": 1, "pattern": URL},
+        description="https:// URL the events are POSTed to",
+    )
+    events: list[EventName] = Field(
+        json_schema_extra={"minItems": 1},
+        description="event kinds (forms:created … responses:completed, requests:* aliases) or *",
     )
     active: StrictBool = True
     workspace: WebhookWorkspaceIn | None = Field(
@@ -38,9 +49,13 @@ class WebhookCreate(_Body):
 
 
 class WebhookPatch(_Body):
-    url: StrictStr | None = None
-    events: list[StrictStr] | None = None
-    active: StrictBool | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    url: StrictStr | SkipJsonSchema[None] = Field(
+        None, json_schema_extra={"minLength": 1, "pattern": URL}
+    )
+    events: list[EventName] | SkipJsonSchema[None] = Field(None, json_schema_extra={"minItems": 1})
+    active: StrictBool | SkipJsonSchema[None] = None
 
 
 class IdRef(BaseModel):
