@@ -27,7 +27,7 @@ from formcase.fill.page import STATIC_PATH, fill_static
 from formcase.fill.page import router as fill_page_router
 from formcase.forms import repository as forms_repository
 from formcase.forms.endpoints import router as forms_router
-from formcase.kit import tallies
+from formcase.kit import openapi, tallies
 from formcase.kit.errors import error_response, install_error_handlers
 from formcase.responses.endpoints import router as responses_router
 from formcase.signatures.endpoints import router as signatures_router
@@ -103,8 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url=OPENAPI_URL,
-        docs_url="/docs",
+        docs_url=None,  # served by kit.openapi, from local files
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fill_page_router)
     app.mount(STATIC_PATH, fill_static, name="fill-static")
     app.include_router(_health_router(settings))
+    openapi.install(app)
     if settings.bench_floor:
         app.include_router(_floor_router())
     return app

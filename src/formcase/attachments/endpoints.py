@@ -14,10 +14,12 @@ from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of, storage_of
+from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
 from formcase.storage import Storage
 
 router = APIRouter(tags=["attachments"])
+BINARY = {"type": "string", "format": "binary"}
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -54,7 +56,11 @@ UPLOAD_BODY = {
 
 
 @router.post(
-    "/attachments", response_model=AttachmentOut, status_code=201, openapi_extra=UPLOAD_BODY
+    "/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(413, 415),
 )
 async def upload_attachment(
     request: Request,
@@ -74,7 +80,17 @@ async def upload_attachment(
 @router.get(
     "/attachments",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the merged PDF"}},
+    responses=errors(
+        404,
+        422,
+        others={
+            200: {
+                "content": {"application/pdf": {"schema": BINARY}},
+                "description": "the merged PDF",
+                "headers": {"X-Page-Count": {"schema": {"type": "integer"}}},
+            }
+        },
+    ),
 )
 async def merge_attachments(
     ids: str = Query(description="attachment ids, comma-separated, in page order"),
@@ -100,7 +116,7 @@ async def merge_attachments(
 @router.get(
     "/attachments/{attachment_id}",
     response_model=AttachmentWithData,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
 )
 async def get_attachment(
     attachment_id: uuid.UUID,

@@ -27,6 +27,7 @@ from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
+from formcase.kit.openapi import errors
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
@@ -76,7 +77,7 @@ async def count_cases(
     return CaseCount(count=await service.count_cases(session, principal, params))
 
 
-@router.post("/cases", response_model=CaseDetailOut)
+@router.post("/cases", response_model=CaseDetailOut, responses=errors(404, 409))
 async def create_case(
     body: CaseCreate,
     principal: Principal = Depends(require_principal),
@@ -99,7 +100,7 @@ async def get_case(
     return JSONBytes(await service.get(session, principal, case_id, settings))
 
 
-@router.patch("/cases/{case_id}", response_model=CaseDetailOut)
+@router.patch("/cases/{case_id}", response_model=CaseDetailOut, responses=errors(409))
 async def update_case(
     case_id: uuid.UUID,
     patch: CasePatch,
@@ -111,7 +112,7 @@ async def update_case(
     return JSONBytes(await service.update(session, principal, case_id, patch, settings))
 
 
-@router.post("/cases/{case_id}/data", response_model=CaseDetailOut)
+@router.post("/cases/{case_id}/data", response_model=CaseDetailOut, responses=errors(409))
 async def update_case_data(
     case_id: uuid.UUID,
     body: CaseData,
@@ -124,7 +125,7 @@ async def update_case_data(
     return JSONBytes(await service.update_data(session, principal, case_id, body.data, settings))
 
 
-@router.post("/cases/{case_id}/contacts", response_model=CaseDetailOut)
+@router.post("/cases/{case_id}/contacts", response_model=CaseDetailOut, responses=errors(409))
 async def update_case_contacts(
     case_id: uuid.UUID,
     body: CaseContacts,
@@ -136,7 +137,9 @@ async def update_case_contacts(
     return JSONBytes(await service.upsert_contacts(session, principal, case_id, body, settings))
 
 
-@router.post("/cases/{case_id}/start/{step_key}", response_model=CaseDetailOut)
+@router.post(
+    "/cases/{case_id}/start/{step_key}", response_model=CaseDetailOut, responses=errors(409)
+)
 async def start_case_step(
     case_id: uuid.UUID,
     step_key: str,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import UTCTimestamp
 
 
@@ -85,6 +85,7 @@ class CaseDetailOut(CaseOut):
 
 
 class CaseTemplateListParams(ListParams):
+    sort: str | None = sort_param("created_at", "updated_at", "title")
     title: str | None = Field(None, description="case-insensitive partial match")
     owner_id: uuid.UUID | None = Field(None, alias="owner[id]")
     owner_email: str | None = Field(None, alias="owner[email]")
@@ -95,6 +96,8 @@ class CaseTemplateListParams(ListParams):
 
 class CaseFilterParams(ListParams):
     """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others)."""
+
+    sort: str | None = sort_param("created_at", "updated_at", "title", "reference")
 
     template_id: uuid.UUID | None = Field(None, alias="template[id]")
     status: str | None = None
@@ -109,7 +112,9 @@ class CaseFilterParams(ListParams):
     contact_given_name: str | None = Field(None, alias="contact[given_name]")
     contact_family_name: str | None = Field(None, alias="contact[family_name]")
     contact_email: str | None = Field(None, alias="contact[email]")
-    filter: str | None = Field(None, description="advanced JSON filter; overrides the others")
+    filter: str | None = Field(
+        None, min_length=1, description="advanced JSON filter; overrides the others"
+    )
 
 
 class CaseCountParams(CaseFilterParams):
@@ -125,7 +130,7 @@ class Ref(BaseModel):
     id: uuid.UUID
 
 
-class OwnerIn(BaseModel):
+class CaseOwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str
 
@@ -162,14 +167,17 @@ class CaseCreate(BaseModel):
     waiting_for: Literal["none", "owner", "contact"] | None = None
     template: Ref | None = None
     workspace: Ref | None = None
-    owner: OwnerIn | None = None
+    owner: CaseOwnerIn | None = None
     contacts: list[ContactIn] = Field(default_factory=list)
     schema_: list[SchemaFieldIn] = Field(default_factory=list, alias="schema")
 
 
 class CaseData(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: dict[str, Any] = Field(description="values by schema key; null clears one")
+    data: dict[str, Any] = Field(
+        description="values by schema key; null clears one",
+        json_schema_extra={"minProperties": 1},
+    )
 
 
 class ContactUpsert(ContactIn):
@@ -187,7 +195,7 @@ class StepStart(BaseModel):
 
 
 class CasePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     status: str | None = None

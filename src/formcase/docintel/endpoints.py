@@ -12,6 +12,7 @@ from formcase.db.engine import REQUEST_SESSION
 from formcase.docintel import service
 from formcase.docintel.schemas import DocintelCreate, DocintelJobOut
 from formcase.kit.dependencies import settings_of, storage_of
+from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
 from formcase.storage import Storage
 
@@ -30,13 +31,20 @@ WAIT = Query(
     "/document-intelligence",
     response_model=DocintelJobOut,
     status_code=202,
+    responses=errors(
+        404, 413, 415, others={200: {"model": DocintelJobOut, "description": "done within `wait`"}}
+    ),
     operation_id="create_document_intelligence",
 )
 @router.post(
     "/document_intelligence",
     response_model=DocintelJobOut,
     status_code=202,
-    operation_id="create_document_intelligence_",
+    responses=errors(
+        404, 413, 415, others={200: {"model": DocintelJobOut, "description": "done within `wait`"}}
+    ),
+    deprecated=True,
+    operation_id="create_document_intelligence_job",
 )
 async def create_job(
     body: DocintelCreate,
@@ -67,7 +75,8 @@ async def create_job(
 @router.get(
     "/document_intelligence/{job_id}",
     response_model=DocintelJobOut,
-    operation_id="get_document_intelligence_",
+    deprecated=True,
+    operation_id="get_document_intelligence_job",
 )
 async def get_job(
     job_id: uuid.UUID,

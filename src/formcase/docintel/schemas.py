@@ -35,7 +35,7 @@ class TemplateRef(_Body):
     id: StrictStr
 
 
-class WorkspaceRef(_Body):
+class DocintelWorkspaceIn(_Body):
     id: uuid.UUID
 
 
@@ -45,7 +45,7 @@ class DocintelCreate(_Body):
     template: StrictStr | TemplateRef | None = Field(
         None, description="a built-in template: invoice, id_document (or {id})"
     )
-    workspace: WorkspaceRef | None = None
+    workspace: DocintelWorkspaceIn | None = None
     company: uuid.UUID | None = Field(None, description="older name of workspace.id")
     language: StrictStr | None = Field(None, max_length=16, description="a hint: en, fr, nl, de…")
 
@@ -76,7 +76,7 @@ class Results(BaseModel):
     source: Literal["text_layer", "ocr", "embedded_xml"] | None = None
 
 
-class AttachmentOut(BaseModel):
+class DocintelAttachmentOut(BaseModel):
     id: uuid.UUID
     name: str
     type: str
@@ -102,7 +102,7 @@ class DocintelJobOut(BaseModel):
     updated_at: datetime
     language: str | None
     template: str | None
-    attachments: list[AttachmentOut]
+    attachments: list[DocintelAttachmentOut]
     results: Results | None
     error: str | None = Field(None, description="why the job failed")
     creator: Creator

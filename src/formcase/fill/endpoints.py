@@ -12,15 +12,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.attachments.endpoints import file_response
+from formcase.attachments.endpoints import BINARY, UPLOAD_BODY, file_response
+from formcase.attachments.schemas import AttachmentOut
 from formcase.auth.ratelimit import RateLimiter
 from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.fill import service
+from formcase.fill.schemas import Declined, FillState, Submitted
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.errors import Forbidden
+from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
 from formcase.responses.service import Client
+from formcase.signatures.schemas import SignatureOut
 from formcase.storage import Storage
 
 
@@ -84,7 +88,7 @@ def client_of(request: Request) -> Client:
     )
 
 
-@router.post("/state")
+@router.post("/state", response_model=FillState)
 async def open_form(
     token: str,
     request: Request,
@@ -98,7 +102,7 @@ async def open_form(
     return JSONBytes(await service.open_form(session, token, client_of(request), locale, settings))
 
 
-@router.post("/steps/{step_id}")
+@router.post("/steps/{step_id}", response_model=FillState)
 async def save_step(
     token: str,
     step_id: str,
@@ -113,7 +117,13 @@ async def save_step(
     )
 
 
-@router.post("/files/{element_key}", status_code=201)
+@router.post(
+    "/files/{element_key}",
+    status_code=201,
+    response_model=AttachmentOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(413, 415),
+)
 async def upload_file(
     token: str,
     element_key: str,
@@ -130,7 +140,7 @@ async def upload_file(
     return JSONBytes(document, status_code=201)
 
 
-@router.post("/submit")
+@router.post("/submit", response_model=Submitted)
 async def submit(
     token: str,
     request: Request,
@@ -141,7 +151,7 @@ async def submit(
     return JSONBytes(await service.submit(session, token, client_of(request), settings))
 
 
-@router.post("/decline")
+@router.post("/decline", response_model=Declined)
 async def decline(
     token: str,
     request: Request,
@@ -154,7 +164,11 @@ async def decline(
     return JSONBytes(await service.decline(session, token, reason, client_of(request), settings))
 
 
-@router.get("/files/{attachment_id}", response_class=Response)
+@router.get(
+    "/files/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
+)
 async def get_uploaded_file(
     token: str,
     attachment_id: uuid.UUID,
@@ -170,7 +184,7 @@ async def get_uploaded_file(
     return file_response(attachment, storage, request, inline=True)
 
 
-@router.delete("/files/{element_key}/{attachment_id}")
+@router.delete("/files/{element_key}/{attachment_id}", response_model=FillState)
 async def remove_uploaded_file(
     token: str,
     element_key: str,
@@ -187,7 +201,11 @@ async def remove_uploaded_file(
     )
 
 
-@router.get("/documents/{element_key}/{index}", response_class=Response)
+@router.get(
+    "/documents/{element_key}/{index}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {"schema": BINARY}}}},
+)
 async def get_document_to_sign(
     token: str,
     element_key: str,
@@ -212,7 +230,7 @@ class SignBody(BaseModel):
     )
 
 
-@router.post("/signatures/{element_key}", status_code=201)
+@router.post("/signatures/{element_key}", status_code=201, response_model=SignatureOut)
 async def sign(
     token: str,
     element_key: str,

@@ -21,6 +21,7 @@ from formcase.forms.schemas import (
 )
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
+from formcase.kit.openapi import errors
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
@@ -28,7 +29,7 @@ from formcase.kit.responses import JSONBytes
 # `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"], route_class=QueryModelRoute)
 FORM_LIST_QUERY = QueryModel(FormListParams)
-FORM_COUNT_QUERY = QueryModel(FormCountParams)
+FORM_COUNT_QUERY = QueryModel(FormCountParams, spellings={"group_by": "group-by"})
 
 
 @router.get("/forms", response_model=Paginated[FormOut])
@@ -42,7 +43,7 @@ async def list_forms(
     return JSONBytes(await service.list_forms(session, principal, params, settings))
 
 
-@router.get("/requests", response_model=list[FormOut])
+@router.get("/requests", response_model=list[FormOut], deprecated=True)
 async def list_requests(
     params: Annotated[FormListParams, Depends(FORM_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -58,7 +59,8 @@ async def list_requests(
     "/requests/count",
     response_model=FormCount,
     response_model_exclude_none=True,
-    include_in_schema=False,
+    deprecated=True,
+    operation_id="count_requests",
 )
 async def count_forms(
     params: Annotated[FormCountParams, Depends(FORM_COUNT_QUERY)],
@@ -69,8 +71,15 @@ async def count_forms(
     return await service.count_forms(session, principal, params)
 
 
-@router.post("/forms", response_model=FormOut, status_code=201)
-@router.post("/requests", response_model=FormOut, status_code=201, include_in_schema=False)
+@router.post("/forms", response_model=FormOut, status_code=201, responses=errors(404, 409))
+@router.post(
+    "/requests",
+    response_model=FormOut,
+    status_code=201,
+    responses=errors(404, 409),
+    deprecated=True,
+    operation_id="create_request",
+)
 async def create_form(
     body: FormCreate,
     principal: Principal = Depends(require_principal),
@@ -82,7 +91,9 @@ async def create_form(
 
 
 @router.get("/forms/{form_id}", response_model=FormOut)
-@router.get("/requests/{form_id}", response_model=FormOut, include_in_schema=False)
+@router.get(
+    "/requests/{form_id}", response_model=FormOut, deprecated=True, operation_id="get_request"
+)
 async def get_form(
     form_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
@@ -92,8 +103,14 @@ async def get_form(
     return JSONBytes(await service.get(session, principal, form_id, settings))
 
 
-@router.patch("/forms/{form_id}", response_model=FormOut)
-@router.patch("/requests/{form_id}", response_model=FormOut, include_in_schema=False)
+@router.patch("/forms/{form_id}", response_model=FormOut, responses=errors(422))
+@router.patch(
+    "/requests/{form_id}",
+    response_model=FormOut,
+    responses=errors(422),
+    deprecated=True,
+    operation_id="update_request",
+)
 async def update_form(
     form_id: uuid.UUID,
     patch: FormPatch,

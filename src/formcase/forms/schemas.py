@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from formcase.attachments.schemas import AttachmentOut
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import InputTimestamp, UTCTimestamp
 from formcase.workspaces.schemas import WorkspaceRef
 
@@ -146,7 +147,7 @@ class UserIn(_Body):
     company_name: StrictStr | None = Field(None, max_length=200)
 
 
-class OwnerIn(_Body):
+class FormOwnerIn(_Body):
     email: StrictStr | None = None
 
 
@@ -159,7 +160,7 @@ class FormCreate(_Body):
     company: WorkspaceIn | None = Field(None, description="workspace, when the token has several")
     workspace: WorkspaceIn | None = Field(None, description="same as company")
     user: UserIn | None = None
-    owner: OwnerIn | None = None
+    owner: FormOwnerIn | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="prefill, by element key")
     options: dict[str, Any] = Field(default_factory=dict)
     external_args: dict[str, Any] = Field(default_factory=dict)
@@ -172,9 +173,13 @@ class FormCreate(_Body):
 
 
 class FormPatch(_Body):
-    archived: StrictBool | None = None
-    draft: StrictBool | None = None
-    processed: StrictBool | None = None
+    # Something to change (an empty body is refused); the switches are true or false, never
+    # null (documented so: SkipJsonSchema keeps None out of the schema).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    archived: StrictBool | SkipJsonSchema[None] = None
+    draft: StrictBool | SkipJsonSchema[None] = None
+    processed: StrictBool | SkipJsonSchema[None] = None
     active_until: InputTimestamp | None = Field(None, description="null: never expires")
 
     @model_validator(mode="after")
@@ -195,8 +200,9 @@ class FormFilterParams(BaseModel):
 
     workspace_slug: str | None = Field(None, alias="workspace[slug]")
     workspace_id: uuid.UUID | None = Field(None, alias="workspace[id]")
-    flow_slug: list[str] | None = Field(None, alias="flow[slug]", description="one or more")
-    flow_slug_list: list[str] | None = Field(None, alias="flow[slug][]")
+    flow_slug: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, alias="flow[slug]", description="one or more: repeated, or comma-separated"
+    )
     flow_customization: uuid.UUID | None = Field(None, alias="flow[customization]")
     owner_email: str | None = Field(None, alias="owner[email]")
     user_given_name: str | None = Field(None, alias="user[given_name]")
@@ -208,18 +214,19 @@ class FormFilterParams(BaseModel):
     completed: bool | None = None
     processed: bool | None = None
     status: list[str] | None = Field(None, description="one or more, repeated or comma-separated")
-    filter: str | None = Field(None, description="JSON filter; overrides the other filters")
+    filter: str | None = Field(
+        None, min_length=1, description="JSON filter; overrides the other filters"
+    )
 
 
 class FormListParams(FormFilterParams, ListParams):
-    pass
+    sort: str | None = sort_param("created_at", "updated_at")
 
 
 class FormCountParams(FormFilterParams):
     group_by: list[str] | None = Field(
         None, alias="group-by", description="status, flow.slug, user.<field> or data.<key>"
     )
-    group_by_underscore: list[str] | None = Field(None, alias="group_by")
 
 
 class FormCount(BaseModel):

@@ -162,8 +162,7 @@ async def _conditions(
             session, principal, slug=params.workspace_slug, workspace_id=params.workspace_id
         )
         conditions.append(Condition("workspace.id", "$eq", str(workspace.id)))
-    slugs = [*(params.flow_slug or []), *(params.flow_slug_list or [])]
-    slugs = [slug for value in slugs for slug in value.split(",") if slug]
+    slugs = [slug for value in params.flow_slug or [] for slug in value.split(",") if slug]
     if slugs:
         conditions.append(Condition("flow.slug", "$in", slugs))
     if params.flow_customization is not None:
@@ -215,10 +214,7 @@ async def count_forms(
 ) -> FormCount:
     conditions = await _conditions(session, principal, params)
     groups = [
-        name.strip()
-        for value in [*(params.group_by or []), *(params.group_by_underscore or [])]
-        for name in value.split(",")
-        if name.strip()
+        name.strip() for value in params.group_by or [] for name in value.split(",") if name.strip()
     ]
     expressions = {}
     for name in dict.fromkeys(groups):

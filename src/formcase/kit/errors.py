@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("formcase")
 
@@ -114,6 +115,8 @@ def _describe(error: dict[str, Any]) -> str:
         return f"Missing required {noun} '{path}'."
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if kind in ("literal_error", "enum") and isinstance(error.get("input"), str):
+        message += f", not '{error['input'][:100]}'"
     if not path:
         return message[0].upper() + message[1:] if message else "Invalid request."
     label = f"Query parameter '{path}'" if where == "query" else f"Field '{path}'"
@@ -141,15 +144,38 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.message, exc.details, exc.headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path, asked of the router itself. Starlette's
+    405 names the methods of the first route that matched the path only; RFC 9110 wants all
+    of them in `Allow`."""
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404:
         message = "No such endpoint. The API lives under /v1; see /docs."
     elif exc.status_code == 405:
-        message = "This endpoint does not accept that HTTP method."
+        # No route lists methods for a static mount: its files answer GET and HEAD.
+        allowed = allowed_methods(request) or ["GET", "HEAD"]
+        message = (
+            f"This endpoint does not accept {request.method}; it accepts {', '.join(allowed)}."
+        )
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+    return error_response(exc.status_code, message, headers=headers)
 
 
 def _sqlstate(exc: DBAPIError) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -26,8 +27,26 @@ SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 MAX_PAGE_SIZE = 100
 
 
-class ListParams(BaseModel):
-    """Query parameters every list endpoint takes; unknown parameters are refused."""
+def sort_pattern(names: Sequence[str]) -> str:
+    """What `order_by` accepts for these fields: `±field` terms separated by commas, spaces
+    around them allowed (an unencoded `+` arrives as a space)."""
+    term = " *[+-]?(?:" + "|".join(re.escape(name) for name in names) + ") *"
+    return f"^{term}(?:,{term})*$"
+
+
+def sort_param(*names: str) -> Any:
+    """The `sort` parameter of a list whose items sort by `names` (documented as a pattern;
+    `order_by` refuses what it does not match, saying which fields sort)."""
+    return Field(
+        None,
+        description="`field` ascending or `-field` descending, several separated by commas: "
+        + ", ".join(names),
+        json_schema_extra={"pattern": sort_pattern(names)},
+    )
+
+
+class PageParams(BaseModel):
+    """Pagination every list endpoint takes; unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,7 +61,6 @@ class ListParams(BaseModel):
     page_limit: int | None = Field(
         None, ge=1, le=MAX_PAGE_SIZE, alias="page[limit]", description="older style: page size"
     )
-    sort: str | None = Field(None, description="field, `-` prefix for descending")
 
     def page(self) -> Page:
         if self.page_offset is not None or self.page_limit is not None:
@@ -54,6 +72,12 @@ class ListParams(BaseModel):
             offset=(self.page_number - 1) * self.page_size,
             number=self.page_number,
         )
+
+
+class ListParams(PageParams):
+    """Pagination and `sort`; each list declares its sortable fields (`sort_param`)."""
+
+    sort: str | None = Field(None, description="field, `-` prefix for descending")
 
 
 @dataclass(frozen=True)
@@ -128,19 +152,19 @@ def order_by(
     """
     clauses: list[UnaryExpression[Any]] = []
     descending_last = True
-    for raw in (sort or default).split(","):
-        term = raw.strip()
-        if not term:
-            continue
+    allowed = ", ".join(f"±{key}" for key in columns)
+    given = default if sort is None else sort
+    if not given.strip(" "):
+        raise BadRequest(f"Query parameter 'sort' is empty. Sortable fields: {allowed}.")
+    # The same language as `sort_pattern`, with a message naming the term that is wrong.
+    for raw in given.split(","):
+        term = raw.strip(" ")
         descending = term.startswith("-")
-        name = term.lstrip("+-")
+        name = term[1:] if term[:1] in ("+", "-") else term
         column = columns.get(name)
         if column is None:
-            allowed = ", ".join(f"±{key}" for key in columns)
-            raise BadRequest(f"Cannot sort by '{name}'. Sortable fields: {allowed}.")
+            raise BadRequest(f"Cannot sort by '{term}'. Sortable fields: {allowed}.")
         clauses.append(column.desc() if descending else column.asc())
         descending_last = descending
-    if not clauses:
-        raise BadRequest("Query parameter 'sort' is empty.")
     clauses.append(tiebreaker.desc() if descending_last else tiebreaker.asc())
     return clauses

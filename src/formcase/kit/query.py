@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import Query, Request
@@ -34,22 +34,33 @@ M = TypeVar("M", bound=BaseModel)
 
 class QueryModel(Generic[M]):
     """A dependency giving the request's query parameters as a `model`; `parameters`
-    documents them (a `QueryModelRoute` adds them to its route)."""
+    documents them (a `QueryModelRoute` adds them to its route).
 
-    def __init__(self, model: type[M]) -> None:
+    A repeatable parameter is one parameter: `name[]` (PHP's spelling) is read as `name`, and
+    `spellings` maps other accepted names to the documented one. Neither is documented, so
+    that a client generator sees one parameter per meaning."""
+
+    def __init__(self, model: type[M], spellings: Mapping[str, str] | None = None) -> None:
         self.model = model
         self._lists = frozenset(
             field.alias or name
             for name, field in model.model_fields.items()
             if _is_list(field.annotation)
         )
+        self._spellings = {f"{name}[]": name for name in self._lists} | dict(spellings or {})
         self.parameters = _parameters_of(model)
 
     # async, though it awaits nothing: FastAPI runs a plain function dependency in a thread
     # pool, which cost far more than the reading (and put 0.3-1 s stalls in the tail).
     async def __call__(self, request: Request) -> M:
         query = request.query_params
-        values = {key: query.getlist(key) if key in self._lists else query[key] for key in query}
+        values: dict[str, Any] = {}
+        for key in query:
+            name = self._spellings.get(key, key)
+            if name in self._lists:
+                values.setdefault(name, []).extend(query.getlist(key))
+            else:
+                values[name] = query[key]
         try:
             return self.model.model_validate(values)
         except ValidationError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 
 def utcnow() -> datetime:
@@ -31,8 +31,13 @@ def parse_datetime(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-# A datetime field of an API shape: serialised as `2024-01-15T10:30:00Z`.
-UTCTimestamp = Annotated[datetime, PlainSerializer(isoformat_z, return_type=str)]
+# A datetime field of an API shape: serialised as `2024-01-15T10:30:00Z`, and documented as
+# the date-time it is (a plain serializer alone would document a bare string).
+UTCTimestamp = Annotated[
+    datetime,
+    PlainSerializer(isoformat_z, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def _input_timestamp(value: object) -> object:

@@ -5,13 +5,15 @@ import uuid
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.attachments.endpoints import file_response
+from formcase.attachments.endpoints import BINARY, file_response
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import storage_of
+from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
 from formcase.signatures import service
+from formcase.signatures.schemas import SignatureOut
 from formcase.storage import Storage
 
 router = APIRouter(tags=["signatures"])
@@ -19,7 +21,19 @@ router = APIRouter(tags=["signatures"])
 
 @router.get(
     "/signatures/{signature_id}",
-    responses={200: {"content": {"application/octet-stream": {}, "application/pdf": {}}}},
+    response_model=SignatureOut,
+    responses=errors(
+        409,
+        others={
+            200: {
+                "content": {
+                    "application/octet-stream": {"schema": BINARY},
+                    "application/pdf": {"schema": BINARY},
+                },
+                "description": "the metadata, or with `Accept` the signed PDF",
+            }
+        },
+    ),
 )
 async def get_signature(
     signature_id: uuid.UUID,

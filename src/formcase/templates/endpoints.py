@@ -9,6 +9,7 @@ from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.listing import Paginated
+from formcase.kit.openapi import errors
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.templates import service
 from formcase.templates.schemas import (
@@ -44,7 +45,7 @@ async def list_form_templates(
     return Paginated[TemplateOut].build(items, total, page)
 
 
-@router.get("/flows", response_model=list[TemplateOut])
+@router.get("/flows", response_model=list[TemplateOut], deprecated=True)
 async def list_flows(
     params: Annotated[FlowListParams, Depends(FLOW_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
@@ -57,8 +58,14 @@ async def list_flows(
     return items
 
 
-@router.get("/form_templates/{slug}/steps", response_model=list[StepOut])
-@router.get("/flows/{slug}/steps", response_model=list[StepOut], include_in_schema=False)
+@router.get("/form_templates/{slug}/steps", response_model=list[StepOut], responses=errors(409))
+@router.get(
+    "/flows/{slug}/steps",
+    response_model=list[StepOut],
+    responses=errors(409),
+    deprecated=True,
+    operation_id="get_flow_steps",
+)
 async def get_template_steps(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],
@@ -70,8 +77,13 @@ async def get_template_steps(
     return service.steps_of(resolved.definition, selector.locale)
 
 
-@router.get("/form_templates/{slug}/options")
-@router.get("/flows/{slug}/options", include_in_schema=False)
+@router.get("/form_templates/{slug}/options", responses=errors(409))
+@router.get(
+    "/flows/{slug}/options",
+    responses=errors(409),
+    deprecated=True,
+    operation_id="get_flow_options",
+)
 async def get_template_options(
     slug: str,
     selector: Annotated[TemplateSelector, Depends(TEMPLATE_SELECTOR_QUERY)],

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import UTCTimestamp
 from formcase.workspaces.schemas import WorkspaceRef
 
@@ -34,6 +34,7 @@ class StepOut(BaseModel):
 
 
 class TemplateListParams(ListParams):
+    sort: str | None = sort_param("created_at", "updated_at", "name", "slug")
     archived: bool = Field(False, description="true: include archived templates")
 
 

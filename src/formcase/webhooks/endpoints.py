@@ -19,6 +19,7 @@ from formcase.webhooks import service, signing
 from formcase.webhooks.schemas import (
     DeliveryListParams,
     DeliveryOut,
+    JsonWebKeySet,
     RedeliverOut,
     WebhookCreate,
     WebhookListParams,
@@ -127,7 +128,7 @@ async def redeliver(
     return JSONBytes(document, status_code=202)
 
 
-@keys_router.get("/.well-known/jwks.json")
+@keys_router.get("/.well-known/jwks.json", response_model=JsonWebKeySet)
 async def jwks(request: Request, settings: Settings = Depends(settings_of)) -> JSONBytes:
     """The public keys that sign the `x-pnbx-signature` JWT of webhook deliveries."""
     document = await signing.jwks(request.app.state.database.sessionmaker, settings)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
 from formcase.events import kinds
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, PageParams, sort_param
 
 ALL_EVENTS = "*"
 EVENTS = (*kinds.ALL, ALL_EVENTS)
@@ -19,27 +21,41 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkspaceRef(_Body):
+class WebhookWorkspaceIn(_Body):
     id: uuid.UUID | None = None
     slug: StrictStr | None = None
 
 
+# What check_events accepts: the kinds, their requests:* aliases, and *.
+EventName = Annotated[StrictStr, Field(json_schema_extra={"enum": sorted({*EVENTS, *ALIASES})})]
+URL = r"^https?://[^\s/?#]+"
+
+
 class WebhookCreate(_Body):
-    url: StrictStr = Field(description="https:// URL the events are POSTed to")
-    events: list[StrictStr] = Field(
-        description="event kinds (forms:created … responses:completed, requests:* aliases) or *"
+    # Documented as the service checks them (which says better what is wrong than Pydantic).
+    url: StrictStr = Field(
+        json_schema_extra={"minLength": 1, "pattern": URL},
+        description="https:// URL the events are POSTed to",
+    )
+    events: list[EventName] = Field(
+        json_schema_extra={"minItems": 1},
+        description="event kinds (forms:created … responses:completed, requests:* aliases) or *",
     )
     active: StrictBool = True
-    workspace: WorkspaceRef | None = Field(
+    workspace: WebhookWorkspaceIn | None = Field(
         None, description="needed when the token grants several workspaces"
     )
-    company: WorkspaceRef | None = Field(None, description="older name of `workspace`")
+    company: WebhookWorkspaceIn | None = Field(None, description="older name of `workspace`")
 
 
 class WebhookPatch(_Body):
-    url: StrictStr | None = None
-    events: list[StrictStr] | None = None
-    active: StrictBool | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    url: StrictStr | SkipJsonSchema[None] = Field(
+        None, json_schema_extra={"minLength": 1, "pattern": URL}
+    )
+    events: list[EventName] | SkipJsonSchema[None] = Field(None, json_schema_extra={"minItems": 1})
+    active: StrictBool | SkipJsonSchema[None] = None
 
 
 class IdRef(BaseModel):
@@ -84,13 +100,30 @@ class DeliveryOut(BaseModel):
 
 
 class WebhookListParams(ListParams):
-    pass
+    sort: str | None = sort_param("created_at", "updated_at", "url")
 
 
-class DeliveryListParams(ListParams):
-    status: str | None = Field(None, description="pending, delivered, failed or dead")
+class DeliveryListParams(PageParams):
+    """Newest first, always: no `sort`."""
+
+    status: Literal["pending", "delivered", "failed", "dead"] | None = None
 
 
 class RedeliverOut(BaseModel):
     delivery_id: uuid.UUID
     status: str
+
+
+class JsonWebKey(BaseModel):
+    kty: Literal["RSA"]
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    n: str = Field(description="modulus, base64url")
+    e: str = Field(description="exponent, base64url")
+
+
+class JsonWebKeySet(BaseModel):
+    """The public keys that sign the `x-pnbx-signature` JWT (RFC 7517)."""
+
+    keys: list[JsonWebKey]

@@ -327,13 +327,6 @@ async def list_deliveries(
     params: DeliveryListParams,
 ) -> Document:
     await _granted(session, principal, subscription_id)
-    if params.sort is not None:
-        raise BadRequest("Deliveries are listed newest first; 'sort' is not supported.")
-    if params.status is not None and params.status not in (PENDING, DELIVERED, FAILED, DEAD):
-        raise BadRequest(
-            f"Query parameter 'status': '{params.status}' is not one of "
-            "pending, delivered, failed, dead."
-        )
     page = params.page()
     rows, total = await repository.deliveries(
         session, subscription_id, params.status, page.size, page.offset

@@ -32,7 +32,7 @@ async def list_workspaces(
     )
 
 
-@router.get("/companies", response_model=list[WorkspaceOut])
+@router.get("/companies", response_model=list[WorkspaceOut], deprecated=True)
 async def list_companies(
     principal: Principal = Depends(require_principal),
     session: AsyncSession = REQUEST_SESSION,

@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import BaseModel
 
-from formcase.kit.listing import ListParams
+from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import UTCTimestamp
 
 
@@ -21,4 +21,4 @@ class WorkspaceRef(BaseModel):
 
 
 class WorkspaceListParams(ListParams):
-    pass
+    sort: str | None = sort_param("created_at", "updated_at", "name", "slug")
