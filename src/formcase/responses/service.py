@@ -128,7 +128,8 @@ async def granted(session: AsyncSession, principal: Principal, response_id: uuid
 def document(
     response: Response, form: dict[str, Any], files: list[Attachment], public_url: str
 ) -> dict[str, Any]:
-    """GET /v1/responses/{id}: the JSON:API document of seeds/03-get-response.txt."""
+    """GET /v1/responses/{id}: the JSON:API document of seeds/03-get-response.txt
+    (`ResponseDocumentOut`)."""
     user = _user(response, form)
     return {
         "data": {
@@ -153,8 +154,10 @@ def document(
                 },
             },
         },
+        # Resource objects, each found by its relationship's linkage (type and id); the
+        # attributes are the object as the rest of the API gives it.
         "included": [
-            form,
+            {"id": form["id"], "type": "requests", "attributes": form},
             *(
                 {
                     "id": file.id,
