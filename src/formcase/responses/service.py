@@ -44,7 +44,11 @@ class Client:
     accept_language: str | None
 
 
-def record(session: AsyncSession, response: Response, kind: str, client: Client) -> None:
+def record(
+    session: AsyncSession, response: Response, kind: str, client: Client, *, step: str | None
+) -> None:
+    """An audit event. `step` is the step it happened in: the one saved, the one holding the
+    file or signature element, or where the contact stopped (`response.step`)."""
     now = utcnow()
     response.updated_at = now
     repository.add(
@@ -52,7 +56,7 @@ def record(session: AsyncSession, response: Response, kind: str, client: Client)
         ResponseEvent(
             response_id=response.id,
             kind=kind,
-            step=response.step,
+            step=step,
             at=now,
             ip=client.ip,
             user_agent=client.user_agent,
