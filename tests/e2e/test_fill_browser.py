@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path(os.environ.get("FORMCASE_TEST_CHROMIUM", "/usr/bin/chromium"))
 TEMPLATES = [
-    Path(__file__).parents[1] / "fill" / name for name in ("browser.yaml", "contract.yaml")
+    Path(__file__).parents[1] / "fill" / name
+    for name in ("browser.yaml", "contract.yaml", "files.yaml")
 ]
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "fill"
 
@@ -459,3 +460,93 @@ def test_sign_an_uploaded_pdf(site: Site, page: Page) -> None:
     assert fetched["status"] == "completed"
     signatures = fetched["responses"][0]["signatures"]
     assert signatures, fetched["responses"][0]
+
+
+PICKER = {
+    "fr": {
+        "choose": "Choisir un fichier",
+        "choose_several": "Choisir des fichiers",
+        "none": "Aucun fichier choisi",
+        "proof": "Justificatif de domicile (obligatoire)",
+        "remove": "Retirer « relevé.pdf »",
+    },
+    "nl": {
+        "choose": "Kies een bestand",
+        "choose_several": "Kies bestanden",
+        "none": "Geen bestand gekozen",
+        "proof": "Bewijs van adres (verplicht)",
+        "remove": "“relevé.pdf” verwijderen",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", ["fr", "nl"])
+def test_the_file_button_speaks_the_page_language(site: Site, page: Page, locale: str) -> None:
+    words = PICKER[locale]
+    form = site.new_form("files", user={"email": "lu@example.com", "locale": locale})
+    # Playwright intercepts file choosers once something listens for them, and turning that
+    # on takes a round trip: Enter opens the chooser at once, so listen from the start.
+    page.on("filechooser", lambda _: None)
+    page.goto(form["links"]["fill"])
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("html")).to_have_attribute("lang", locale)
+    # The button and the "nothing chosen" text are the page's, never Chromium's English.
+    expect(page.locator("#b-proof")).to_have_text(words["choose"])
+    expect(page.locator("#c-proof")).to_have_text(words["none"])
+    expect(page.locator("#b-extras")).to_have_text(words["choose_several"])
+    expect(page.locator("#w-proof")).not_to_contain_text("Choose File")
+    expect(page.locator("#w-proof")).not_to_contain_text("No file chosen")
+    # The real input is the control: named by its label and the button, reached by Tab.
+    # What a screen reader says of it is in the page's language too.
+    proof = page.locator("#f-proof")
+    expect(proof).to_have_accessible_name(f"{words['proof']} {words['choose']}")
+    expect(proof).to_have_accessible_description(words["none"])
+    page.locator("#f-name").focus()
+    page.keyboard.press("Tab")
+    expect(proof).to_be_focused()
+    outline = page.eval_on_selector("#b-proof", "e => getComputedStyle(e).outlineStyle")
+    assert outline == "solid"  # the focus shows on the button
+    shot(page, f"phone-{locale}-file-focused")
+
+    # Enter opens the chooser; the chosen file uploads and its name shows.
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(
+        files=[FilePayload(name="relevé.pdf", mimeType="application/pdf", buffer=pdf(300))]
+    )
+    expect(page.locator("#c-proof")).to_have_text("relevé.pdf")
+    expect(page.locator("#w-proof .file-name")).to_have_text("relevé.pdf")
+    # Clicking the visible button opens the chooser too; set_input_files still uploads.
+    with page.expect_file_chooser() as several:
+        page.locator("#b-extras").click()
+    assert several.value.is_multiple()
+    page.set_input_files(
+        "#f-extras",
+        files=[
+            FilePayload(name="a.pdf", mimeType="application/pdf", buffer=pdf(200)),
+            FilePayload(name="b.png", mimeType="image/png", buffer=png(30, 20)),
+        ],
+    )
+    expect(page.locator("#w-extras .file-name")).to_have_text(["a.pdf", "b.png"])
+    expect(page.locator("#c-extras")).to_have_text("a.pdf, b.png")
+    shot(page, f"phone-{locale}-files-chosen")
+    page.set_viewport_size(DESKTOP)
+    shot(page, f"desktop-{locale}-files-chosen")
+
+    # Taken back, the picker says nothing is chosen again.
+    page.get_by_role("button", name=words["remove"]).click()
+    expect(page.locator("#c-proof")).to_have_text(words["none"])
+    # A file dropped on the picker uploads, as one dropped on the native input did.
+    dropped = page.evaluate_handle(
+        """() => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File(["a letter"], "lettre.txt", { type: "text/plain" }));
+            return transfer;
+        }"""
+    )
+    page.dispatch_event("#w-proof .file-picker", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#c-proof")).to_have_text("lettre.txt")
+    expect(page.locator("#w-proof .file-name")).to_have_text("lettre.txt")  # uploaded
+    fetched = site.api("GET", f"/v1/forms/{form['id']}").json()
+    (response,) = fetched["responses"]
+    assert [file["name"] for file in response["attachments"]] == ["a.pdf", "b.png", "lettre.txt"]

@@ -86,7 +86,8 @@ async def test_open_save_submit(client: httpx.AsyncClient, surveyed: Tenant) -> 
         "type": "requests",
     }
     assert document["included"][0]["id"] == form["id"]
-    assert document["included"][0]["status"] == "completed"
+    assert document["included"][0]["type"] == "requests"
+    assert document["included"][0]["attributes"]["status"] == "completed"
 
 
 async def test_a_completed_response_never_changes(

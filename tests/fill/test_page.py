@@ -126,8 +126,20 @@ async def test_the_page_in_each_language(client: httpx.AsyncClient, everything: 
             ("nl", "?locale=nl"),
         ]
         assert [a["hreflang"] for a in switcher if "aria-current" in a] == [locale]
+        # The file picker speaks the page's language, not the browser's.
+        picker = re.search(r'<div class="file-picker">(.*?)</div>', answer.text, re.S)
+        assert picker, locale
+        assert (
+            " ".join(Page(picker.group(1)).texts).split()
+            == {
+                "en": ["Choose", "files", "No", "file", "chosen"],
+                "fr": ["Choisir", "des", "fichiers", "Aucun", "fichier", "choisi"],
+                "nl": ["Kies", "bestanden", "Geen", "bestand", "gekozen"],
+            }[locale]
+        )
         data = page.data()
         assert data["locale"] == locale and data["requested_locale"] == locale
+        assert data["texts"]["file_none"] in Page(picker.group(1)).text  # what fill.js resets to
         assert data["steps"][0]["elements"][0]["label"] == texts[1]
         assert data["texts"]["next"] == texts[2]
 
@@ -171,7 +183,9 @@ async def test_every_element_type(client: httpx.AsyncClient, everything: Tenant)
     page = Page((await client.get(path_of(form))).text)
 
     def label_for(key: str) -> str:
-        match = re.search(rf'<label for="f-{key}">(.*?)</label>', answer.text, re.S)
+        match = re.search(
+            rf'<label for="f-{key}"(?: id="l-{key}")?>(.*?)</label>', answer.text, re.S
+        )
         assert match, key
         return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
@@ -220,6 +234,14 @@ async def test_every_element_type(client: httpx.AsyncClient, everything: Tenant)
     assert photo["type"] == "file" and photo["accept"] == "image/png,image/jpeg"
     assert "multiple" in photo
     assert "Accepted: PNG, JPEG. At most 2 MB per file." in page.text
+    # The native input stays the control, named by the field's label and the button's text;
+    # the button and what was chosen are the page's own texts.
+    assert photo["class"] == "file-input"
+    assert photo["aria-labelledby"] == "l-photo b-photo"
+    assert photo["aria-describedby"] == "d-photo c-photo e-photo"
+    assert page.one("label", id="b-photo")["for"] == "f-photo"
+    assert ">Choose files</label>" in answer.text
+    assert '<span class="file-chosen" id="c-photo">No file chosen</span>' in answer.text
     # The signature: a drawing area, a typed alternative with its label, and two buttons.
     assert "Signature" in page.text
     assert str(page.one("canvas")["aria-label"]).startswith("Signature area")

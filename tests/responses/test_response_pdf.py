@@ -30,6 +30,7 @@ from tests.fill.test_fill_api import BROWSER, SURVEY, new_form
 from tests.helpers import Tenant, assert_error, fill_api
 
 SIGNED = Path(__file__).with_name("signed.yaml")
+STEPS = Path(__file__).with_name("steps.yaml")
 PDF = {"Accept": "application/pdf"}
 Maker = async_sessionmaker[AsyncSession]
 
@@ -255,3 +256,47 @@ def test_which_accept_headers_ask_for_the_pdf() -> None:
     assert not wants_pdf("application/json, application/pdf;q=0.8")
     assert not wants_pdf("application/pdf;q=0")
     assert not wants_pdf("application/pdf;q=oops")
+
+
+def audit_trail(pdf: bytes) -> list[tuple[str, str]]:
+    """The audit trail's (event, step) rows, read by column from poppler's layout."""
+    done = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    )
+    lines = done.stdout.decode().splitlines()
+    header = next(line for line in lines if "Time (UTC)" in line and "Step" in line)
+    event, step, ip = (header.index(name) for name in ("Event", "Step", "IP address"))
+    rows = [line for line in lines[lines.index(header) :] if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    # The note under the table ends with a date too: a row is one with an event.
+    return [
+        (row[event:step].strip(), row[step:ip].strip()) for row in rows if row[event:step].strip()
+    ]
+
+
+async def test_the_audit_trail_names_the_step_of_each_file_and_signature(
+    client: httpx.AsyncClient, make_tenant: MakeTenant
+) -> None:
+    tenant = await make_tenant(template_files=[STEPS])
+    form = await new_form(client, tenant, flow={"slug": "steps"})
+    api = fill_api
+    response_id = (await client.post(api(form, "state"))).json()["response"]["id"]
+    await client.post(api(form, "steps/papers"), json={"data": {"name": "Jo"}})
+    await client.post(api(form, "steps/details"), json={"data": {"city": "Gent"}})
+    # Back to the first step, whose file and signature come after the last step was saved.
+    photo = await client.post(api(form, "files/photo"), files={"file": ("a.txt", b"hi")})
+    assert photo.status_code == 201, photo.text
+    signed = await client.post(api(form, "signatures/consent"), json={"image": drawn()})
+    assert signed.status_code == 201, signed.text
+    removed = await client.delete(api(form, f"files/photo/{photo.json()['id']}"))
+    assert removed.status_code == 200, removed.text
+    assert (await client.post(api(form, "submit"))).status_code == 200
+
+    assert audit_trail(await get_pdf(client, tenant, response_id)) == [
+        ("opened", ""),
+        ("saved", "papers"),
+        ("saved", "details"),
+        ("file uploaded", "papers"),
+        ("signed", "papers"),
+        ("file removed", "papers"),
+        ("completed", "details"),  # where the contact was when they sent it
+    ]

@@ -111,7 +111,7 @@ async def _response(
         responses_repository.add(session, response)
         form.has_responses = True
         await session.flush()
-        responses.record(session, response, "created", client)
+        responses.record(session, response, "created", client, step=None)
         session.info.setdefault(_CREATED, set()).add(response.id)
     return response
 
@@ -253,10 +253,16 @@ async def save_step(
         raise _invalid(problems)
     response.data = merged
     response.step = step_id
-    responses.record(session, response, "saved", client)
+    responses.record(session, response, "saved", client, step=step_id)
     await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
+
+
+def _step_of(template: TemplateFile, element_key: str) -> str | None:
+    """The step that holds an element: where its file or signature belongs in the audit
+    trail, whichever step the contact saved last."""
+    return next((step.id for step, e in template.elements() if e.key == element_key), None)
 
 
 def _pointer(key: str) -> dict[str, Any]:
@@ -350,7 +356,7 @@ async def _close(
     commit."""
     form.status = status.value
     form.updated_at = utcnow()
-    responses.record(session, response, status.value, client)
+    responses.record(session, response, status.value, client, step=response.step)
     # The response changed (completed_at or declined_at, answers of hidden fields dropped),
     # and so did the form (its status).
     kinds = [event_kinds.RESPONSES_UPDATED, event_kinds.FORMS_UPDATED]
@@ -421,7 +427,7 @@ async def upload_file(
         response.data = {**response.data, element_key: value_list}
     else:
         response.data = {**response.data, element_key: value}
-    responses.record(session, response, "saved", client)
+    responses.record(session, response, "uploaded", client, step=_step_of(template, element_key))
     await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return attachments.to_document(attachment, settings.public_url)
@@ -474,7 +480,8 @@ async def remove_file(
         data.pop(element_key)
     response.data = data
     await attachments_repository.delete(session, attachment)
-    responses.record(session, response, "saved", client)
+    step = _step_of(template, element_key)
+    responses.record(session, response, "file_removed", client, step=step)
     await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return await _state(session, form, template, response)
@@ -529,7 +536,7 @@ async def sign(
     signature = await signatures.sign(
         session, storage, settings, form, template, response, element, image, client
     )
-    responses.record(session, response, "signed", client)
+    responses.record(session, response, "signed", client, step=_step_of(template, element_key))
     await _publish(session, settings, form, response, event_kinds.RESPONSES_UPDATED)
     await session.commit()
     return signatures.document(signature, await signatures.signed_file(session, signature))

@@ -13,6 +13,7 @@ from formcase.forms import service as forms
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.responses import JSONBytes
 from formcase.responses import repository, service
+from formcase.responses.schemas import ResponseDocumentOut
 from formcase.storage import Storage
 
 router = APIRouter(tags=["responses"])
@@ -40,9 +41,18 @@ def wants_pdf(accept: str) -> bool:
     return pdf > 0 and pdf >= max((weights.get(kind, 0.0) for kind in JSON_TYPES), default=0.0)
 
 
+# The JSON answer is plain data encoded by orjson; `response_model` documents its shape and
+# tests hold the two together. The PDF is the same operation's other media type.
 @router.get(
     "/responses/{response_id}",
-    responses={200: {"content": {"application/pdf": {}}, "description": "JSON:API or PDF"}},
+    response_model=ResponseDocumentOut,
+    responses={
+        200: {
+            "description": "The response as JSON:API, or with `Accept: application/pdf` as a "
+            "sealed PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def get_response(
     response_id: uuid.UUID,

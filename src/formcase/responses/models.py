@@ -39,7 +39,8 @@ class ResponseEvent(IdMixin, Base):
     response_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("responses.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # created, saved, completed, declined
+    # created, saved, uploaded, file_removed, signed, completed, declined
+    kind: Mapped[str] = mapped_column(String(16))
     step: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(64))

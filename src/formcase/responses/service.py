@@ -44,7 +44,11 @@ class Client:
     accept_language: str | None
 
 
-def record(session: AsyncSession, response: Response, kind: str, client: Client) -> None:
+def record(
+    session: AsyncSession, response: Response, kind: str, client: Client, *, step: str | None
+) -> None:
+    """An audit event. `step` is the step it happened in: the one saved, the one holding the
+    file or signature element, or where the contact stopped (`response.step`)."""
     now = utcnow()
     response.updated_at = now
     repository.add(
@@ -52,7 +56,7 @@ def record(session: AsyncSession, response: Response, kind: str, client: Client)
         ResponseEvent(
             response_id=response.id,
             kind=kind,
-            step=response.step,
+            step=step,
             at=now,
             ip=client.ip,
             user_agent=client.user_agent,
@@ -128,7 +132,8 @@ async def granted(session: AsyncSession, principal: Principal, response_id: uuid
 def document(
     response: Response, form: dict[str, Any], files: list[Attachment], public_url: str
 ) -> dict[str, Any]:
-    """GET /v1/responses/{id}: the JSON:API document of seeds/03-get-response.txt."""
+    """GET /v1/responses/{id}: the JSON:API document of seeds/03-get-response.txt
+    (`ResponseDocumentOut`)."""
     user = _user(response, form)
     return {
         "data": {
@@ -153,8 +158,10 @@ def document(
                 },
             },
         },
+        # Resource objects, each found by its relationship's linkage (type and id); the
+        # attributes are the object as the rest of the API gives it.
         "included": [
-            form,
+            {"id": form["id"], "type": "requests", "attributes": form},
             *(
                 {
                     "id": file.id,

@@ -767,9 +767,16 @@
     data[element.key] = element.multiple ? ids : ids[0] || null;
   }
 
+  // What the picker says next to its button: the files chosen, or that there are none.
+  function showChosen(element, names) {
+    const chosen = $("c-" + element.key);
+    if (chosen) chosen.textContent = names.length ? names.join(", ") : T.file_none;
+  }
+
   function renderFiles(element) {
     const box = wrapper(element.key);
     const list = box.querySelector(".files");
+    showChosen(element, (files[element.key] || []).map((file) => file.name));
     list.replaceChildren();
     for (const file of files[element.key] || []) {
       const item = document.createElement("li");
@@ -848,12 +855,21 @@
     });
   }
 
-  async function onFiles(element, input) {
+  async function onFiles(element, chosen) {
     const box = wrapper(element.key);
     const status = box.querySelector(".status");
     const progress = box.querySelector(".upload-progress");
-    const chosen = Array.from(input.files || []);
-    input.value = ""; // the same file may be chosen again later
+    if (!element.multiple) chosen = chosen.slice(0, 1);
+    if (!chosen.length) return;
+    showChosen(element, chosen.map((file) => file.name));
+    try {
+      await uploadAll(element, chosen, status, progress);
+    } finally {
+      showChosen(element, (files[element.key] || []).map((file) => file.name));
+    }
+  }
+
+  async function uploadAll(element, chosen, status, progress) {
     for (const file of chosen) {
       if (element.max_size && file.size > element.max_size) {
         setError(element, format(T.err_file_size, { name: file.name, max: sizeText(element.max_size) }));
@@ -1120,7 +1136,23 @@
       if (!box) continue;
       if (element.type === "file") {
         const input = control(element.key);
-        input.addEventListener("change", () => onFiles(element, input));
+        input.addEventListener("change", () => {
+          const chosen = Array.from(input.files || []);
+          input.value = ""; // the same file may be chosen again later
+          onFiles(element, chosen);
+        });
+        // A file dropped on the picker, as on the native input it replaces.
+        const picker = box.querySelector(".file-picker");
+        picker.addEventListener("dragover", (event) => {
+          event.preventDefault();
+          picker.classList.add("dragging");
+        });
+        picker.addEventListener("dragleave", () => picker.classList.remove("dragging"));
+        picker.addEventListener("drop", (event) => {
+          event.preventDefault();
+          picker.classList.remove("dragging");
+          onFiles(element, Array.from(event.dataTransfer.files || []));
+        });
       } else if (element.type === "signature") {
         const pad = new Pad(box.querySelector(".pad-canvas"), box.querySelector(".pad-typed"));
         pads.set(element.key, pad);
