@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 from collections.abc import Iterator
 
@@ -23,6 +22,7 @@ from reportlab.pdfgen import canvas
 from formcase.config import Settings
 from formcase.docintel import extract, ocr, tesseract, text
 from formcase.docintel.layout import Document, Page
+from tests.conftest import unavailable
 from tests.docintel.test_text import (
     INVOICE2DATA,
     RABATTE,
@@ -39,12 +39,10 @@ from tests.docintel.test_text import (
 def tesseract_installed() -> None:
     if tesseract.available():
         return
-    if os.environ.get("CI"):
-        pytest.fail(
-            "the tesseract command is missing in CI: `make apt-run` installs Debian's "
-            "tesseract-ocr with its eng, fra, nld and deu data"
-        )
-    pytest.skip("the tesseract command is not installed (Debian's tesseract-ocr: make apt-run)")
+    unavailable(
+        "the tesseract command is not installed: `make apt-run` installs Debian's "
+        "tesseract-ocr with its eng, fra, nld and deu data"
+    )
 
 
 needs_tesseract = pytest.mark.usefixtures("tesseract_installed")
