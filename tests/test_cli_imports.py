@@ -22,7 +22,8 @@ except SystemExit as exc:
 heavy = {heavy!r}
 print("\\nLOADED " + json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
 """
-# the web app and the server, PDF rendering, signing and editing, images and OCR, S3
+# the web app and the server, PDF rendering, signing and editing, images and OCR, S3, the
+# PostgreSQL driver (on SQLite) and Alembic (only `db upgrade` migrates)
 HEAVY = [
     "fastapi",
     "uvicorn",
@@ -41,9 +42,10 @@ HEAVY = [
     "aiobotocore",
     "boto3",
     "asyncpg",
+    "alembic",
 ]
 # --help needs typer and nothing of formcase's own stack
-HEAVY_FOR_HELP = [*HEAVY, "sqlalchemy", "pydantic", "alembic", "cryptography", "starlette"]
+HEAVY_FOR_HELP = [*HEAVY, "sqlalchemy", "pydantic", "cryptography", "starlette"]
 
 
 def loaded(env: dict[str, str], heavy: list[str], *args: str) -> list[str]:

@@ -55,7 +55,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def main() -> T:
         engine = make_engine(settings)
         try:
-            if await current_revision(engine) != head_revision(settings):
+            if await current_revision(engine) != head_revision():
                 raise APIError("the database is not migrated; run `formcase db upgrade` first.")
             async with make_sessionmaker(engine)() as session:
                 return await work(session)
@@ -81,7 +81,7 @@ def db_upgrade() -> None:
 
     settings = Settings()
     upgrade(settings)
-    typer.echo(f"database at migration {head_revision(settings)}")
+    typer.echo(f"database at migration {head_revision()}")
 
 
 @app.command()
@@ -112,7 +112,7 @@ def serve(
         finally:
             await engine.dispose()
 
-    if asyncio.run(revision()) != head_revision(settings):
+    if asyncio.run(revision()) != head_revision():
         typer.echo(
             "error: the database is not migrated; run `formcase db upgrade` first.", err=True
         )
@@ -165,7 +165,7 @@ def worker_command(
     async def main() -> None:
         engine = make_engine(settings)
         try:
-            if await current_revision(engine) != head_revision(settings):
+            if await current_revision(engine) != head_revision():
                 raise APIError("the database is not migrated; run `formcase db upgrade` first.")
             runner = Worker(make_sessionmaker(engine), settings, concurrency=concurrency)
             loop = asyncio.get_running_loop()
