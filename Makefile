@@ -21,7 +21,7 @@ $(UV):
 	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
 install: $(VENV)/.synced

@@ -6,7 +6,7 @@ dir (a temporary folder); a workspace and a token are made with the CLI. Every d
 sent with POST /v1/document-intelligence (base64 `data` attachments, `template: "invoice"` or
 `"id_document"`), one job at a time, and GET is polled until the job is completed; the
 fields are read from the API's answer. Ground truth and its normalisation are
-formcase.docintel.scoring's (../shared/docintel-dev, its README's rules):
+formcase.docintel.scoring's (tests/data/docintel, its README's rules):
 
   text   the invoice PDFs as they are (invoices-zugferd: `usable` documents, fields with
          `visible_in_text_layer`; invoices-invoice2data: its JSON mapped to our field names

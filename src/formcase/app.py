@@ -162,7 +162,7 @@ def _health_router(settings: Settings) -> APIRouter:
         checks: dict[str, str] = {}
         try:
             revision = await current_revision(request.app.state.database.read_engine)
-            expected = head_revision(settings)
+            expected = head_revision()
             checks["database"] = (
                 "ok" if revision == expected else f"at migration {revision}, expected {expected}"
             )

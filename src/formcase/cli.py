@@ -10,25 +10,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.attachments import service as attachments
-from formcase.auth import service as tokens
-from formcase.cases import templates as case_templates
-from formcase.config import Settings
-from formcase.db.engine import make_engine, make_sessionmaker
-from formcase.db.migrate import current_revision, head_revision, upgrade
-from formcase.kit import definitions
-from formcase.kit.errors import APIError
-from formcase.kit.time import isoformat_z
-from formcase.storage import make_storage
-from formcase.templates import service as templates
-from formcase.workspaces import certificates
-from formcase.workspaces import service as workspaces
-from formcase.workspaces.models import WorkspaceCertificate
+# Only typer at start-up: each command imports what it uses, so that `--help` and the light
+# commands do not load the web app, PDF or OCR libraries (tests/test_cli_imports.py).
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from formcase.attachments.service import Sweep
+    from formcase.workspaces.models import WorkspaceCertificate
 
 app = typer.Typer(
     help="formcase: a self-hostable Penbox Connect API v1 server.",
@@ -53,13 +45,17 @@ T = TypeVar("T")
 
 def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in a session on the configured database; API errors become exit code 1."""
+    from formcase.config import Settings
+    from formcase.db.connect import make_engine, make_sessionmaker
+    from formcase.db.migrate import current_revision, head_revision
+    from formcase.kit.errors import APIError
 
     settings = Settings()
 
     async def main() -> T:
         engine = make_engine(settings)
         try:
-            if await current_revision(engine) != head_revision(settings):
+            if await current_revision(engine) != head_revision():
                 raise APIError("the database is not migrated; run `formcase db upgrade` first.")
             async with make_sessionmaker(engine)() as session:
                 return await work(session)
@@ -80,9 +76,12 @@ def _print_json(value: Any) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration the database does not have yet."""
+    from formcase.config import Settings
+    from formcase.db.migrate import head_revision, upgrade
+
     settings = Settings()
     upgrade(settings)
-    typer.echo(f"database at migration {head_revision(settings)}")
+    typer.echo(f"database at migration {head_revision()}")
 
 
 @app.command()
@@ -98,6 +97,9 @@ def serve(
     import uvicorn
 
     from formcase import serving
+    from formcase.config import Settings
+    from formcase.db.connect import make_engine
+    from formcase.db.migrate import current_revision, head_revision
 
     if not worker:  # the app factory reads its settings from the environment
         os.environ["FORMCASE_RUN_WORKER"] = "false"
@@ -110,7 +112,7 @@ def serve(
         finally:
             await engine.dispose()
 
-    if asyncio.run(revision()) != head_revision(settings):
+    if asyncio.run(revision()) != head_revision():
         typer.echo(
             "error: the database is not migrated; run `formcase db upgrade` first.", err=True
         )
@@ -149,6 +151,10 @@ def worker_command(
     import logging
     import signal
 
+    from formcase.config import Settings
+    from formcase.db.connect import make_engine, make_sessionmaker
+    from formcase.db.migrate import current_revision, head_revision
+    from formcase.kit.errors import APIError
     from formcase.worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -159,7 +165,7 @@ def worker_command(
     async def main() -> None:
         engine = make_engine(settings)
         try:
-            if await current_revision(engine) != head_revision(settings):
+            if await current_revision(engine) != head_revision():
                 raise APIError("the database is not migrated; run `formcase db upgrade` first.")
             runner = Worker(make_sessionmaker(engine), settings, concurrency=concurrency)
             loop = asyncio.get_running_loop()
@@ -179,6 +185,9 @@ def worker_command(
 @workspace_app.command("create")
 def workspace_create(slug: str, name: Annotated[str, typer.Option(help="display name")]) -> None:
     """Create a workspace; prints it as JSON."""
+    from formcase.config import Settings
+    from formcase.kit.time import isoformat_z
+    from formcase.workspaces import service as workspaces
 
     secret_key = Settings().resolved_secret_key
 
@@ -214,6 +223,11 @@ def workspace_certificate(
     ] = None,
 ) -> None:
     """The certificate a workspace seals its PDFs with: show, import your own, export."""
+    from formcase.config import Settings
+    from formcase.kit.time import isoformat_z
+    from formcase.workspaces import certificates
+    from formcase.workspaces import service as workspaces
+
     if password is not None and password_file is not None:
         typer.echo("error: give --password or --password-file, not both", err=True)
         raise typer.Exit(1)
@@ -267,6 +281,7 @@ def workspace_add_member(
     family_name: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add a member (a possible owner of forms) to a workspace."""
+    from formcase.workspaces import service as workspaces
 
     async def work(session: AsyncSession) -> None:
         found = await workspaces.get_by_slug(session, workspace)
@@ -282,6 +297,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="what the token is for")],
 ) -> None:
     """Create a token; the secret is printed once, alone on the last line."""
+    from formcase.auth import service as tokens
 
     async def work(session: AsyncSession) -> str:
         token, secret = await tokens.create_token(session, name, workspace)
@@ -294,6 +310,8 @@ def token_create(
 @token_app.command("list")
 def token_list() -> None:
     """Every token: id, name, hint, workspaces, created, last used, revoked."""
+    from formcase.auth import service as tokens
+    from formcase.kit.time import isoformat_z
 
     async def work(session: AsyncSession) -> None:
         rows = await tokens.list_tokens(session)
@@ -318,6 +336,8 @@ def token_list() -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke a token: it stops working at once."""
+    from formcase.auth import service as tokens
+
     try:
         parsed = uuid.UUID(token_id)
     except ValueError:
@@ -337,6 +357,9 @@ def template_import(
     workspace: Annotated[str, typer.Option(help="workspace slug")],
 ) -> None:
     """Publish a template file: a new slug is version 1, a changed one the next version."""
+    from formcase.kit import definitions
+    from formcase.templates import service as templates
+
     try:
         definition = templates.read_file(file)
     except definitions.DefinitionError as exc:
@@ -357,6 +380,9 @@ def case_template_import(
     workspace: Annotated[str, typer.Option(help="workspace slug")],
 ) -> None:
     """Add a case template, or replace the one with its slug (cases keep their copy)."""
+    from formcase.cases import templates as case_templates
+    from formcase.kit import definitions
+
     try:
         definition = case_templates.read_file(file)
     except definitions.DefinitionError as exc:
@@ -373,6 +399,8 @@ def case_template_import(
 @template_app.command("list")
 def template_list(workspace: Annotated[str, typer.Option(help="workspace slug")]) -> None:
     """The templates of a workspace, as JSON."""
+    from formcase.kit.time import isoformat_z
+    from formcase.templates import service as templates
 
     async def work(session: AsyncSession) -> None:
         rows = await templates.in_workspace(session, workspace)
@@ -399,6 +427,7 @@ def template_archive(
     undo: Annotated[bool, typer.Option("--undo", help="unarchive")] = False,
 ) -> None:
     """Archive a template (no new forms from it) or, with --undo, bring it back."""
+    from formcase.templates import service as templates
 
     async def work(session: AsyncSession) -> None:
         await templates.set_archived(session, workspace, slug, not undo)
@@ -415,10 +444,14 @@ def storage_gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would go")] = False,
 ) -> None:
     """Remove stored files no attachment points to, and leftovers of interrupted uploads."""
+    from formcase.attachments import service as attachments
+    from formcase.config import Settings
+    from formcase.storage import make_storage
+
     settings = Settings()
     storage = make_storage(settings)
 
-    async def work(session: AsyncSession) -> attachments.Sweep:
+    async def work(session: AsyncSession) -> Sweep:
         try:
             grace = timedelta(minutes=grace_minutes)
             return await attachments.sweep_orphans(session, storage, grace, dry_run)
@@ -437,6 +470,10 @@ def storage_gc(
 @storage_app.command("verify")
 def storage_verify() -> None:
     """Re-hash every stored file attachments point to; exit 1 if any is missing or altered."""
+    from formcase.attachments import service as attachments
+    from formcase.config import Settings
+    from formcase.storage import make_storage
+
     settings = Settings()
     storage = make_storage(settings)
 
@@ -458,6 +495,7 @@ def storage_verify() -> None:
 @app.command()
 def demo() -> None:
     """On an empty database: a demo workspace, two templates and a token, with a curl to try."""
+    from formcase.config import Settings
     from formcase.demo.seed import seed
 
     settings = Settings()

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from formcase.docintel import invoice, scoring
 from formcase.docintel.layout import Box, Document, Page, Source, Word
 
 DEV = scoring.dev_root()
-needs_dev_set = pytest.mark.skipif(not DEV.is_dir(), reason=f"no development set at {DEV}")
 
 Row = tuple[float, list[tuple[float, str]]]
 
@@ -314,7 +311,6 @@ def _read(path: Path) -> Document:
     return text.read(path.read_bytes(), "application/pdf", ocr=False)
 
 
-@needs_dev_set
 def test_dev_set_text_layer_accuracy() -> None:
     """Both invoice folders, scored by the dev set's rules: at least 93 % of fields right."""
     result = scoring.score(
@@ -325,7 +321,6 @@ def test_dev_set_text_layer_accuracy() -> None:
     assert result.micro >= 0.93, result.report()
 
 
-@needs_dev_set
 def test_a_zugferd_visualisation_read_from_its_text_layer() -> None:
     pdf = DEV / "invoices-zugferd" / "pdf" / "XML-Rechnung_FX_EN16931_Rabatte.pdf"
     result = invoice.extract_invoice(_read(pdf))
@@ -347,7 +342,6 @@ def test_a_zugferd_visualisation_read_from_its_text_layer() -> None:
     assert vat.page == 1 and vat.box is not None
 
 
-@needs_dev_set
 def test_images_of_invoices_through_ocr() -> None:
     """The folder's PNGs (no text layer) through OCR. Their supplier names are invoice2data's
     template names ("Flipkart" for the page's seller "WS Retail Services Pvt. Ltd.", "Sammy

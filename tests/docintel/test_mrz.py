@@ -30,7 +30,6 @@ MRVA = [
 ]
 MRVB = ["V<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "L8988901C4XXX4009078F9612109<<<<<<<<"]
 DEV = scoring.dev_root() / "mrz-passporteye"
-needs_mrz_set = pytest.mark.skipif(not DEV.is_dir(), reason=f"the MRZ dev set is not at {DEV}")
 
 
 @pytest.mark.parametrize(
@@ -59,7 +58,6 @@ def test_the_icao_specimens(
     assert "composite" in zone.checks and len(zone.checks) == checks
 
 
-@needs_mrz_set
 @pytest.mark.parametrize(("image", "lines"), [("passport-td3.png", TD3), ("passport-td2.png", TD2)])
 def test_the_specimens_match_the_development_set_ground_truth(image: str, lines: list[str]) -> None:
     truth = json.loads((DEV / "ground_truth.json").read_text())["field_level"][
@@ -277,7 +275,6 @@ def test_no_zone_in_what_is_not_one(lines: list[str]) -> None:
     assert mrz.parse(lines, today=TODAY) is None
 
 
-@needs_mrz_set
 def test_the_id_document_template_on_photos() -> None:
     request = Request(template="id_document", fields=None, language=None, max_pages=5)
     photo = DEV / "tests-data" / "passport-td3.jpg"
@@ -304,7 +301,6 @@ def test_the_id_document_template_on_photos() -> None:
     assert "No machine-readable zone" in nothing["validation"]["user_explanation"]
 
 
-@needs_mrz_set
 def test_a_blurred_photo_is_called_blurry() -> None:
     out = io.BytesIO()
     with Image.open(DEV / "tests-data" / "passport-td3.jpg") as photo:

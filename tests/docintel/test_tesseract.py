@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 from collections.abc import Iterator
 
@@ -23,6 +22,7 @@ from reportlab.pdfgen import canvas
 from formcase.config import Settings
 from formcase.docintel import extract, ocr, tesseract, text
 from formcase.docintel.layout import Document, Page
+from tests.conftest import unavailable
 from tests.docintel.test_text import (
     INVOICE2DATA,
     RABATTE,
@@ -31,7 +31,6 @@ from tests.docintel.test_text import (
     dev_file,
     ground_truth,
     line_of,
-    needs_dev_set,
     words_named,
 )
 
@@ -40,12 +39,10 @@ from tests.docintel.test_text import (
 def tesseract_installed() -> None:
     if tesseract.available():
         return
-    if os.environ.get("CI"):
-        pytest.fail(
-            "the tesseract command is missing in CI: `make apt-run` installs Debian's "
-            "tesseract-ocr with its eng, fra, nld and deu data"
-        )
-    pytest.skip("the tesseract command is not installed (Debian's tesseract-ocr: make apt-run)")
+    unavailable(
+        "the tesseract command is not installed: `make apt-run` installs Debian's "
+        "tesseract-ocr with its eng, fra, nld and deu data"
+    )
 
 
 needs_tesseract = pytest.mark.usefixtures("tesseract_installed")
@@ -81,7 +78,6 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-@needs_dev_set
 @needs_tesseract
 def test_png_read_by_tesseract_gives_the_invoice_number_and_total(aws_png: bytes) -> None:
     truth = json.loads((INVOICE2DATA / "AmazonWebServices.json").read_text())[0]
@@ -102,7 +98,6 @@ def test_png_read_by_tesseract_gives_the_invoice_number_and_total(aws_png: bytes
     assert "Amazon Web Services, Inc." in page.text
 
 
-@needs_dev_set
 @needs_tesseract
 def test_forced_ocr_by_tesseract_finds_number_and_total_where_the_text_layer_has_them() -> None:
     pdf = dev_file(ZUGFERD / "pdf" / f"{RABATTE}.pdf")
@@ -129,7 +124,6 @@ def test_forced_ocr_by_tesseract_finds_number_and_total_where_the_text_layer_has
     assert {"Lieferantenstraße", "München", "Währung:"} <= {w.text for w in first.words}
 
 
-@needs_dev_set
 @needs_tesseract
 @pytest.mark.parametrize("degrees", [90, 180])
 def test_a_photo_on_its_side_or_upside_down_is_read_upright_by_tesseract(
@@ -149,7 +143,6 @@ def test_a_photo_on_its_side_or_upside_down_is_read_upright_by_tesseract(
     assert "Invoice Number: 42183017" in line_of(page, "42183017")
 
 
-@needs_dev_set
 @needs_tesseract
 def test_a_skewed_photo_is_straightened_by_tesseract(aws_png: bytes, aws_upright: Page) -> None:
     image = Image.open(io.BytesIO(aws_png)).convert("RGB")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, PG_URL, _create_pg_database, _drop_pg_database
+from tests.conftest import PG_URL, _drop_pg_database, pg_database
 
 BIN = Path(sys.executable).parent / "formcase"
 
@@ -90,18 +90,11 @@ def formcase(tmp_path: Path) -> Iterator[Formcase]:
 @pytest.fixture
 def formcase_pg(tmp_path: Path) -> Iterator[Formcase]:
     """A new installation on a fresh PostgreSQL database."""
-    if not PG_URL:
-        pytest.skip("PostgreSQL runs skipped: FORMCASE_TEST_DATABASE_URL is not set")
-    try:
-        url = _create_pg_database(PG_URL)
-    except OSError as exc:
-        if IN_CI:
-            raise
-        pytest.skip(f"PostgreSQL runs skipped: {exc}")
+    url = pg_database()
     runner = Formcase({**_base_env(tmp_path), "FORMCASE_DATABASE_URL": url})
     yield runner
     runner.stop()
-    _drop_pg_database(PG_URL, url)
+    _drop_pg_database(PG_URL or url, url)
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -54,7 +54,6 @@ def values(job: dict[str, Any]) -> dict[str, Any]:
     return {field["key"]: field["value"] for field in job["results"]["fields"]}
 
 
-@pytest.mark.skipif(not DEV.is_dir(), reason=f"the development set is not at {DEV}")
 def test_an_invoice_and_a_passport_read_after_a_restart(formcase: Formcase) -> None:
     token = set_up(formcase)
     headers = {"Authorization": f"Bearer {token}"}

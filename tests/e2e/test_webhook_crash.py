@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from formcase.config import Settings
-from formcase.db.engine import make_engine
+from formcase.db.connect import make_engine
 from formcase.events.models import Event, Job
 from formcase.webhooks.models import WebhookDelivery
 from formcase.webhooks.service import JOB_KIND

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from formcase.config import Settings
-from formcase.db.engine import make_engine, make_sessionmaker
+from formcase.db.connect import make_engine, make_sessionmaker
 from formcase.events.models import Job
 from formcase.worker import jobs
 from tests.e2e.conftest import BIN, Formcase

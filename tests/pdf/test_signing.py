@@ -20,6 +20,7 @@ from formcase.pdf.material import SigningMaterial
 from formcase.pdf.signing import CannotSign, page_size, seal, stamp, verify
 from formcase.workspaces.certificates import self_signed
 from tests.attachments.samples import PDF, encrypted_pdf
+from tests.conftest import unavailable
 
 BLUE = (20, 40, 200)
 
@@ -228,14 +229,12 @@ def test_what_cannot_be_signed(material: SigningMaterial) -> None:
         stamp(pdf, drawing(), field="Signatur")
 
 
-@pytest.mark.skipif(
-    not (shutil.which("pdfsig") and shutil.which("certutil")),
-    reason="needs pdfsig (poppler-utils) and certutil (libnss3-tools)",
-)
 def test_poppler_trusts_a_seal_once_told_the_certificate(
     material: SigningMaterial, tmp_path: Path
 ) -> None:
     """The check docs/signing.md shows: pdfsig with an NSS database holding the certificate."""
+    if not (shutil.which("pdfsig") and shutil.which("certutil")):
+        unavailable("needs pdfsig (poppler-utils) and certutil (libnss3-tools): make apt-test")
     sealed = tmp_path / "sealed.pdf"
     sealed.write_bytes(seal(document(), material, field_name="formcase-response", reason="r"))
     pem = tmp_path / "workspace.pem"

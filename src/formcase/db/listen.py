@@ -9,7 +9,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("formcase")
@@ -25,6 +24,8 @@ async def listen_forever(
 ) -> None:
     """Call `on_notify` for every NOTIFY on `channel`. `on_up` runs once listening (to catch
     up on what was missed meanwhile), `on_down` each time the connection is lost."""
+    import asyncpg  # PostgreSQL's only: not imported by a CLI command on SQLite
+
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     while True:
         closed = asyncio.Event()

@@ -1,6 +1,6 @@
 """Scoring invoice extraction against the development set's ground truth.
 
-The rules are the dev set's (`../shared/docintel-dev/README.md`): exact match per field after
+The rules are the dev set's (`tests/data/docintel/README.md`): exact match per field after
 normalisation (dates ISO; amounts two places with sign; IBAN and VAT ids upper case without
 spaces; names on their first line, case-insensitive, white space collapsed), reported per field
 and micro-averaged. Ground truth comes from both invoice folders:
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -57,11 +56,8 @@ SKIPPED_INVOICE2DATA = frozenset({"Orlen"})  # text only, no PDF
 
 
 def dev_root() -> Path:
-    """`../shared/docintel-dev` next to the repository (FORMCASE_DOCINTEL_DEV overrides)."""
-    override = os.environ.get("FORMCASE_DOCINTEL_DEV")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "docintel-dev"
+    """The development set in the repository: `tests/data/docintel`."""
+    return Path(__file__).resolve().parents[3] / "tests" / "data" / "docintel"
 
 
 def normalise(key: str, value: object) -> str | None:
@@ -237,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scan", action="store_true", help="OCR of JPEG renderings")
     parser.add_argument("--dpi", type=int, default=150, help="the scan path's resolution")
-    parser.add_argument("--root", type=Path, default=None, help="the docintel-dev folder")
+    parser.add_argument("--root", type=Path, default=None, help="the dev set (tests/data/docintel)")
     parser.add_argument("--quiet", action="store_true", help="no list of misses")
     args = parser.parse_args(argv)
 

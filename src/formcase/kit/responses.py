@@ -30,8 +30,3 @@ class JSONBytes(Response):
 
     def render(self, content: Any) -> bytes:
         return api_json(content)
-
-
-def dumps(content: Any) -> str:
-    """For SQLAlchemy's JSON columns (which want text)."""
-    return orjson.dumps(content).decode()

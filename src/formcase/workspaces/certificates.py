@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from asn1crypto import pkcs12 as asn1_pkcs12  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -170,6 +169,9 @@ async def signing_material(
 
 def read_pkcs12(data: bytes, password: bytes | None) -> SigningMaterial:
     """An operator's PKCS#12, checked for signing: a key, its certificate, valid now."""
+    # asn1crypto is slow to import and only this needs it (not `formcase workspace create`)
+    from asn1crypto import pkcs12 as asn1_pkcs12  # type: ignore[import-untyped]
+
     try:
         asn1_pkcs12.Pfx.load(data, strict=True).native  # noqa: B018  (parses it all)
     except (ValueError, TypeError, KeyError):

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from formcase.config import Settings
-from formcase.db.engine import make_engine
+from formcase.db.connect import make_engine
 from formcase.db.models import Base
 
 config = context.config
