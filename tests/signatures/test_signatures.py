@@ -190,9 +190,15 @@ async def test_documents_are_stamped_and_sealed(
 
 
 def _xobjects(page: pikepdf.Page) -> list[pikepdf.Object]:
-    """Every XObject a page draws, forms opened up (stamps are often wrapped in one)."""
+    """Every XObject a page draws, in its content or as an annotation's appearance (the
+    drawn signature is the seal's appearance), forms opened up."""
     found: list[pikepdf.Object] = []
     pending = [page.obj.get("/Resources", pikepdf.Dictionary())]
+    for annotation in page.obj.get("/Annots", pikepdf.Array()):
+        appearance = annotation.get("/AP", pikepdf.Dictionary()).get("/N")
+        if isinstance(appearance, pikepdf.Stream):
+            found.append(appearance)
+            pending.append(appearance.get("/Resources", pikepdf.Dictionary()))
     while pending:
         resources = pending.pop()
         for _, xobject in resources.get("/XObject", pikepdf.Dictionary()).items():
