@@ -393,7 +393,7 @@ async def test_documents_the_supplier_signed_first_keep_its_signature(
     # Certified against any change: refused, and nothing is kept.
     assert_error(
         await client.post(fill_api(form, "signatures/frozen"), json={"image": drawn()}),
-        409,
+        422,
         "no change allowed",
     )
     # Certified for form filling: signed in the field the supplier prepared.
@@ -406,7 +406,7 @@ async def test_documents_the_supplier_signed_first_keep_its_signature(
     # A signed document cannot be merged with others without breaking its signature.
     assert_error(
         await client.post(fill_api(form, "signatures/bundle"), json={"image": drawn()}),
-        409,
+        422,
         "'offer.pdf' is signed already",
     )
     state = (await client.post(fill_api(form, "state"))).json()

@@ -5,7 +5,9 @@ loop (`asyncio.run`) inside `seal` and `verify`, so they must not be called from
 is running one.
 
 Both `stamp` and `seal` add an incremental update: the bytes given stay the first part of the
-result, so a signature already in the document still covers exactly what it covered.
+result, so a signature already in the document still covers exactly what it covered. Only
+`seal` adds what an earlier signature allows (a signature field, with the drawn signature as
+its appearance); `stamp` changes a page's content, which no signature allows.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from formcase.attachments.models import Attachment
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.forms.models import Form
-from formcase.kit.errors import BadRequest, Conflict
+from formcase.kit.errors import BadRequest, Conflict, Unprocessable
 from formcase.kit.time import utcnow
 from formcase.pdf.sheet import SignatureSheet, render_signature_sheet
 from formcase.responses import repository as responses
@@ -290,7 +290,8 @@ async def sign(
     try:
         signed = await anyio.to_thread.run_sync(make)
     except signing.Refused as exc:
-        raise Conflict(f"Cannot sign '{element.key}': {exc}") from None
+        # 422, not 409: the fill page shows it at the signature (a 409 reloads the page).
+        raise Unprocessable(f"Cannot sign '{element.key}': {exc}") from None
     except signing.CannotSign as exc:
         raise BadRequest(f"Cannot sign '{element.key}': {exc}") from None
 
