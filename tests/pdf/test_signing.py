@@ -13,14 +13,22 @@ import pikepdf
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, append_signature_field
 from reportlab.pdfgen.canvas import Canvas
 
 from formcase.pdf.material import SigningMaterial
-from formcase.pdf.signing import CannotSign, page_size, seal, stamp, verify
+from formcase.pdf.signing import CannotSign, Drawn, Refused, page_size, seal, stamp, verify
 from formcase.workspaces.certificates import self_signed
 from tests.attachments.samples import PDF, encrypted_pdf
 from tests.conftest import unavailable
+from tests.pdf.others import (
+    pdfsig_report,
+    pyhanko_verdicts,
+    root_pem,
+    supplier_material,
+    supplier_signs,
+    with_empty_field,
+)
 
 BLUE = (20, 40, 200)
 
@@ -259,3 +267,88 @@ def test_page_size_is_as_displayed() -> None:
         page_size(turned, 3)
     with pytest.raises(CannotSign, match="cannot be read"):
         page_size(b"not a pdf", 1)
+
+
+# --- documents somebody else signed first -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def supplier() -> SigningMaterial:
+    return supplier_material()
+
+
+def test_a_drawn_seal_keeps_the_supplier_signature_valid(
+    material: SigningMaterial, supplier: SigningMaterial, tmp_path: Path
+) -> None:
+    offered = supplier_signs(document(), supplier)
+    drawn = Drawn(drawing(400, 100), page=2, left=100, top=200, width=200, height=200)
+    signed = seal(offered, material, field_name="formcase-contract", reason="Signed", drawn=drawn)
+    assert signed.startswith(offered)
+    trusted = [root_pem(supplier), material.certificate_pem]
+    first, second = pyhanko_verdicts(signed, trusted)
+    assert (first.field, second.field) == ("Supplier", "formcase-contract")
+    assert first.bottom_line and "ACCEPTABLE_MODIFICATIONS" in first.summary, first.summary
+    assert "Supplier Contracts" in first.signer and "Acme Tests" in second.signer
+    assert second.bottom_line and "UNTOUCHED" in second.summary, second.summary
+    report = pdfsig_report(signed, trusted, tmp_path)
+    assert report.count("Signature is Valid.") == 2, report
+    assert report.count("Certificate is Trusted.") == 2, report
+    # The drawn signature is the seal's appearance, where it was asked, and nothing was
+    # added to the pages' content.
+    assert near(blue_box(rendered(signed, 2, tmp_path)), (100, 275, 300, 325))
+    assert images_on(signed) == [0, 0, 0]
+
+
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_a_drawn_seal_on_a_turned_page_is_upright(
+    rotate: int, material: SigningMaterial, tmp_path: Path
+) -> None:
+    drawn = Drawn(drawing(400, 100, left_half=True), page=-1, left=30, top=40, width=200, height=50)
+    signed = seal(document(rotate_last=rotate), material, field_name="s", reason="r", drawn=drawn)
+    assert near(blue_box(rendered(signed, 3, tmp_path)), (30, 40, 130, 90))
+    (check,) = verify(signed, material.certificate_pem)
+    assert check.valid
+
+
+def test_a_drawn_seal_fills_the_empty_signature_field_it_names(
+    material: SigningMaterial, tmp_path: Path
+) -> None:
+    pdf = with_field(document(), "Client signature", 1, (150, 100, 350, 200))
+    drawn = Drawn(drawing(200, 100), field="Client signature")
+    signed = seal(pdf, material, field_name="formcase-contract", reason="r", drawn=drawn)
+    (check,) = verify(signed, material.certificate_pem)
+    assert check.field_name == "Client signature" and check.valid
+    assert near(blue_box(rendered(signed, 2, tmp_path)), (150, 642, 350, 742))
+
+
+def test_a_document_certified_for_form_filling_is_signed_in_its_own_field(
+    material: SigningMaterial, supplier: SigningMaterial, tmp_path: Path
+) -> None:
+    prepared = with_empty_field(document(), "Client", 0, (300, 100, 500, 160))
+    certified = supplier_signs(prepared, supplier, certify=MDPPerm.FILL_FORMS)
+    signed = seal(
+        certified,
+        material,
+        field_name="formcase-contract",
+        reason="r",
+        drawn=Drawn(drawing(), field="Client"),
+    )
+    trusted = [root_pem(supplier), material.certificate_pem]
+    first, second = pyhanko_verdicts(signed, trusted)
+    assert (first.field, second.field) == ("Supplier", "Client")
+    assert first.bottom_line and second.bottom_line, (first.summary, second.summary)
+    report = pdfsig_report(signed, trusted, tmp_path)
+    assert report.count("Signature is Valid.") == 2, report
+    # A new visible field would void the certification for pyHanko: refused, naming the
+    # fields that can be used.
+    with pytest.raises(Refused, match=r"certified.*its empty signature fields: Client"):
+        seal(certified, material, field_name="f", reason="r", drawn=Drawn(drawing(), page=1))
+
+
+def test_a_document_certified_against_any_change_is_refused(
+    material: SigningMaterial, supplier: SigningMaterial
+) -> None:
+    certified = supplier_signs(document(), supplier, certify=MDPPerm.NO_CHANGES)
+    for drawn in (None, Drawn(drawing(), page=1)):
+        with pytest.raises(Refused, match=r"Supplier Contracts.*no change allowed"):
+            seal(certified, material, field_name="f", reason="r", drawn=drawn)

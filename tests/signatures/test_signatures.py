@@ -13,16 +13,26 @@ import httpx
 import pikepdf
 import pytest
 from PIL import Image, ImageDraw
+from pyhanko.sign.fields import MDPPerm
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from formcase.pdf.material import SigningMaterial
 from formcase.pdf.signing import verify
 from formcase.templates import service as templates
 from formcase.workspaces.models import WorkspaceCertificate
 from tests.attachments.samples import pdf
 from tests.conftest import MakeTenant
 from tests.helpers import Tenant, assert_error, fill_api
+from tests.pdf.others import (
+    pdfsig_report,
+    pyhanko_verdicts,
+    root_pem,
+    supplier_material,
+    supplier_signs,
+    with_empty_field,
+)
 
 SIGNING = Path(__file__).with_name("signing.yaml")
 
@@ -190,9 +200,15 @@ async def test_documents_are_stamped_and_sealed(
 
 
 def _xobjects(page: pikepdf.Page) -> list[pikepdf.Object]:
-    """Every XObject a page draws, forms opened up (stamps are often wrapped in one)."""
+    """Every XObject a page draws, in its content or as an annotation's appearance (the
+    drawn signature is the seal's appearance), forms opened up."""
     found: list[pikepdf.Object] = []
     pending = [page.obj.get("/Resources", pikepdf.Dictionary())]
+    for annotation in page.obj.get("/Annots", pikepdf.Array()):
+        appearance = annotation.get("/AP", pikepdf.Dictionary()).get("/N")
+        if isinstance(appearance, pikepdf.Stream):
+            found.append(appearance)
+            pending.append(appearance.get("/Resources", pikepdf.Dictionary()))
     while pending:
         resources = pending.pop()
         for _, xobject in resources.get("/XObject", pikepdf.Dictionary()).items():
@@ -311,3 +327,87 @@ async def test_signature_access(
     unknown = "00000000-0000-4000-8000-000000000000"
     assert_error(await client.get(f"/v1/signatures/{unknown}", headers=signer.headers), 404)
     assert_error(await client.get(f"/v1/signatures/{signature['id']}"), 401)
+
+
+@pytest.fixture(scope="module")
+def supplier() -> SigningMaterial:
+    return supplier_material()
+
+
+async def test_documents_the_supplier_signed_first_keep_its_signature(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    supplier: SigningMaterial,
+    tmp_path: Path,
+) -> None:
+    owner = await make_tenant(template_files=[])
+
+    async def attach(name: str, content: bytes) -> str:
+        stored = await client.post(
+            "/v1/attachments", files={"file": (name, content)}, headers=owner.headers
+        )
+        assert stored.status_code == 201, stored.text
+        return str(stored.json()["id"])
+
+    async def signed_first(content: bytes, certify: MDPPerm | None = None) -> bytes:
+        # pyHanko's signer runs its own event loop: give it a thread.
+        return await asyncio.to_thread(supplier_signs, content, supplier, certify=certify)
+
+    offered = await attach("offer.pdf", await signed_first(pdf(600, 600)))
+    frozen = await attach("frozen.pdf", await signed_first(pdf(600), MDPPerm.NO_CHANGES))
+    prepared = with_empty_field(pdf(600), "Client", 0, (300, 100, 500, 160))
+    fillable = await attach("fillable.pdf", await signed_first(prepared, MDPPerm.FILL_FORMS))
+    plain = await attach("annex.pdf", pdf(600))
+    template = tmp_path / "offer.yaml"
+    template.write_text(
+        "slug: offer\nname: Offer\nsteps:\n  - id: s\n    title: Sign\n    elements:\n"
+        "      - {key: offer, type: signature, label: Offer, documents: "
+        f"[{{attachment: {offered}, place: {{page: 1, left: 300, top: 450, width: 200}}}}]}}\n"
+        f"      - {{key: frozen, type: signature, documents: [{{attachment: {frozen}}}]}}\n"
+        "      - {key: fillable, type: signature, documents: "
+        f"[{{attachment: {fillable}, field: Client}}]}}\n"
+        "      - {key: bundle, type: signature, documents: "
+        f"[{{attachment: {plain}}}, {{attachment: {offered}}}]}}\n"
+    )
+    async with sessionmaker() as session:
+        await templates.publish(session, owner.slug, templates.read_file(template))
+    form = await new_form(client, owner, "offer")
+
+    signed = await client.post(fill_api(form, "signatures/offer"), json={"image": drawn()})
+    assert signed.status_code == 201, signed.text
+    trusted = [root_pem(supplier), await certificate_of(sessionmaker, owner)]
+    content = await signed_bytes(client, owner, signed.json()["id"])
+    supplier_check, our_check = await asyncio.to_thread(pyhanko_verdicts, content, trusted)
+    # pyHanko looks at what changed after each signature: the drawn signature came in a way
+    # the supplier's signature allows.
+    assert supplier_check.field == "Supplier" and "Supplier Contracts" in supplier_check.signer
+    assert supplier_check.bottom_line, supplier_check.summary
+    assert our_check.field == "formcase-offer" and our_check.bottom_line, our_check.summary
+    report = await asyncio.to_thread(pdfsig_report, content, trusted, tmp_path)
+    assert report.count("Signature is Valid.") == 2, report
+    assert report.count("Certificate is Trusted.") == 2, report
+    with pikepdf.open(io.BytesIO(content)) as result:
+        assert any(x.get("/Subtype") == "/Image" for x in _xobjects(result.pages[0]))
+
+    # Certified against any change: refused, and nothing is kept.
+    assert_error(
+        await client.post(fill_api(form, "signatures/frozen"), json={"image": drawn()}),
+        422,
+        "no change allowed",
+    )
+    # Certified for form filling: signed in the field the supplier prepared.
+    filled = await client.post(fill_api(form, "signatures/fillable"), json={"image": drawn()})
+    assert filled.status_code == 201, filled.text
+    content = await signed_bytes(client, owner, filled.json()["id"])
+    supplier_check, our_check = await asyncio.to_thread(pyhanko_verdicts, content, trusted)
+    assert supplier_check.bottom_line, supplier_check.summary
+    assert our_check.field == "Client" and our_check.bottom_line, our_check.summary
+    # A signed document cannot be merged with others without breaking its signature.
+    assert_error(
+        await client.post(fill_api(form, "signatures/bundle"), json={"image": drawn()}),
+        422,
+        "'offer.pdf' is signed already",
+    )
+    state = (await client.post(fill_api(form, "state"))).json()
+    assert set(state["response"]["signatures"]) == {"offer", "fillable"}

@@ -5,7 +5,9 @@ loop (`asyncio.run`) inside `seal` and `verify`, so they must not be called from
 is running one.
 
 Both `stamp` and `seal` add an incremental update: the bytes given stay the first part of the
-result, so a signature already in the document still covers exactly what it covered.
+result, so a signature already in the document still covers exactly what it covered. Only
+`seal` adds what an earlier signature allows (a signature field, with the drawn signature as
+its appearance); `stamp` changes a page's content, which no signature allows.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import io
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pikepdf
 from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
@@ -22,18 +24,19 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image, UnidentifiedImageError
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.images import pil_image
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import signers
-from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import read_certification_data, validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko.stamp import TextStampStyle
+from pyhanko.stamp import BaseStamp, BaseStampStyle, TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -51,6 +54,10 @@ _SIGNING_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudi
 
 class CannotSign(ValueError):
     """A document that cannot be signed or stamped as asked; the message says why."""
+
+
+class Refused(CannotSign):
+    """A document whose own signatures forbid what was asked: signing it would break them."""
 
 
 def _signer(material: SigningMaterial) -> signers.SimpleSigner:
@@ -127,11 +134,45 @@ def seal(
     reason: str,
     location: str | None = None,
     signer_name: str | None = None,
+    drawn: Drawn | None = None,
 ) -> bytes:
     """`pdf` with a PAdES-B-B signature (SHA-256, certificate embedded, no timestamp) in the
-    signature field `field_name`: an existing empty one, else a new invisible one. Signatures
-    already in the document stay valid: the new one is an incremental update."""
-    writer, _ = _writer(pdf)
+    signature field `field_name`: an existing empty one, else a new one, invisible, or with
+    `drawn` as its appearance where `drawn` says. When `drawn` names an empty signature field
+    of the document, that field is signed instead.
+
+    Everything is one incremental update that earlier signatures allow (a new signature field
+    and its widget; nothing in the pages' content), so they stay valid. A document certified
+    with no change allowed is refused; one certified for form filling can only be signed
+    invisibly or in its own empty signature fields (a new visible field would void the
+    certification for pyHanko's validator, which follows the standard strictly)."""
+    writer, pdf = _writer(pdf)
+    _refuse_if_certified_unchangeable(writer.prev)
+    style: BaseStampStyle = _BLANK_APPEARANCE
+    new_field: SigFieldSpec | None = None
+    if drawn is not None:
+        placement = _placement(pdf, drawn)
+        x0, y0, _, _ = placement.rect
+        a, b, c, d, e, f = placement.matrix
+        # The appearance's origin is the field's lower-left corner.
+        style = _DrawnStyle(image=placement.image, matrix=(a, b, c, d, e - x0, f - y0))
+        empty = [name for name, _, _ in enumerate_sig_fields(writer.prev, filled_status=False)]
+        if drawn.field is not None and drawn.field in empty:
+            field_name = drawn.field
+        else:
+            if read_certification_data(writer.prev) is not None:
+                hint = (
+                    f" (its empty signature fields: {', '.join(empty[:20])})"
+                    if empty
+                    else " (it has none)"
+                )
+                raise Refused(
+                    "This PDF is certified: it allows a signature only in one of its own empty "
+                    f"signature fields; name one as the document's field{hint}."
+                )
+            # pyHanko writes the box as given: points need no rounding to whole numbers.
+            box = cast(tuple[int, int, int, int], placement.rect)
+            new_field = SigFieldSpec(field_name, on_page=placement.page, box=box)
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
         subfilter=SigSeedSubFilter.PADES,
@@ -140,13 +181,41 @@ def seal(
         location=location,
         name=signer_name,
     )
-    signer = signers.PdfSigner(metadata, signer=_signer(material), stamp_style=_BLANK_APPEARANCE)
+    signer = signers.PdfSigner(
+        metadata, signer=_signer(material), stamp_style=style, new_field_spec=new_field
+    )
     try:
         out = signer.sign_pdf(writer)
     except (SigningError, PdfError) as exc:
         raise CannotSign(f"This PDF cannot be signed in field '{field_name}' ({exc}).") from None
     result: bytes = out.getvalue()
     return result
+
+
+def _refuse_if_certified_unchangeable(reader: PdfFileReader) -> None:
+    certification = read_certification_data(reader)
+    if certification is None or certification.permission is not MDPPerm.NO_CHANGES:
+        return
+    author = ""
+    for embedded in reader.embedded_signatures:
+        if embedded.docmdp_level is not None:
+            try:
+                author = f" by {embedded.signer_cert.subject.human_friendly}"
+            except (ValueError, KeyError, TypeError):
+                author = ""  # a broken certificate: the refusal stands without the name
+    raise Refused(
+        f"This PDF is certified{author} with no change allowed (DocMDP level 1): "
+        "it cannot be signed without breaking that certification."
+    )
+
+
+def signed(pdf: bytes) -> bool:
+    """Whether `pdf` carries a signature (a filled signature field)."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        return any(True for _ in enumerate_sig_fields(reader, filled_status=True))
+    except (PdfError, ValueError, KeyError, TypeError, IndexError):
+        return False  # unreadable: `stamp` and `seal` say why
 
 
 def verify(pdf: bytes, trust_pem: str) -> list[SignatureCheck]:
@@ -325,33 +394,43 @@ def page_size(pdf: bytes, page: int = -1) -> tuple[float, float]:
         return _page(document, page - 1 if page > 0 else count + page).size
 
 
-def stamp(
-    pdf: bytes,
-    image_png: bytes,
-    *,
-    field: str | None = None,
-    page: int = -1,
-    left: float = 0,
-    top: float = 0,
-    width: float = 150,
-    height: float = 50,
-) -> bytes:
-    """`pdf` with the drawn signature image on a page: in the rectangle of the form field
-    `field` (a signature field or any other widget), else at `left`, `top` (points from the
-    top-left corner of the page as displayed) in a `width` x `height` box. `page` counts from
-    1, or from -1 for the last. The image keeps its proportions, centred in the box."""
-    if width <= 0 or height <= 0:
+@dataclass(frozen=True)
+class Drawn:
+    """The contact's drawn signature (PNG) and where it goes: in the rectangle of the form
+    field `field` (a signature field or any other widget), else at `left`, `top` (points from
+    the top-left corner of the page as displayed) in a `width` x `height` box on `page`
+    (from 1, or from -1 for the last). The image keeps its proportions, centred in the box."""
+
+    image_png: bytes
+    field: str | None = None
+    page: int = -1
+    left: float = 0
+    top: float = 0
+    width: float = 150
+    height: float = 50
+
+
+@dataclass(frozen=True)
+class _Placement:
+    page: int  # index, from 0
+    rect: tuple[float, float, float, float]  # the box, user space
+    matrix: tuple[float, float, float, float, float, float]  # the image's unit square, placed
+    image: Image.Image
+
+
+def _placement(pdf: bytes, drawn: Drawn) -> _Placement:
+    if drawn.width <= 0 or drawn.height <= 0:
         raise CannotSign("The signature box needs a positive width and height.")
-    writer, pdf = _writer(pdf)  # first, so that a file that is no PDF says so
-    image = _load_image(image_png)
+    image = _load_image(drawn.image_png)
+    left, top, width, height = drawn.left, drawn.top, drawn.width, drawn.height
     try:
         document = pikepdf.open(io.BytesIO(pdf))
     except pikepdf.PdfError as exc:
         raise CannotSign(f"This PDF cannot be read ({exc}).") from None
     with document:
         count = len(document.pages)
-        if field is not None:
-            index, rect = _widget(document, field)
+        if drawn.field is not None:
+            index, rect = _widget(document, drawn.field)
             target = _page(document, index)
             corners = [target.to_display(x, y) for x in rect[0::2] for y in rect[1::2]]
             left = min(x for x, _ in corners)
@@ -359,8 +438,11 @@ def stamp(
             width = max(x for x, _ in corners) - left
             height = max(y for _, y in corners) - top
             if width <= 0 or height <= 0:
-                raise CannotSign(f"The PDF field '{field}' has no area to put a signature in.")
+                raise CannotSign(
+                    f"The PDF field '{drawn.field}' has no area to put a signature in."
+                )
         else:
+            page = drawn.page
             if page == 0 or not -count <= page <= count:
                 raise CannotSign(
                     f"This PDF has {count} page(s); page {page} does not exist "
@@ -380,22 +462,78 @@ def stamp(
         origin[0],
         origin[1],
     )
+    corners = [target.to_user(left, top), target.to_user(left + width, top + height)]
+    box = (
+        min(x for x, _ in corners),
+        min(y for _, y in corners),
+        max(x for x, _ in corners),
+        max(y for _, y in corners),
+    )
+    return _Placement(target.index, box, matrix, image)
+
+
+@dataclass(frozen=True)
+class _DrawnStyle(BaseStampStyle):
+    """A signature appearance that is the drawn image, placed by `matrix` in the field."""
+
+    image: Image.Image | None = None
+    matrix: tuple[float, float, float, float, float, float] = (1, 0, 0, 1, 0, 0)
+    border_width: int = 0
+
+    def create_stamp(
+        self, writer: BasePdfFileWriter, box: layout.BoxConstraints, text_params: dict[str, Any]
+    ) -> _DrawnStamp:
+        return _DrawnStamp(writer=writer, style=self, box=box)
+
+
+class _DrawnStamp(BaseStamp):
+    def _render_inner_content(self) -> list[bytes]:
+        style = self.style
+        assert isinstance(style, _DrawnStyle) and style.image is not None
+        assert self.writer is not None
+        self.set_resource(
+            category=content.ResourceType.XOBJECT,
+            name=generic.pdf_name("/FcSig"),
+            value=pil_image(style.image, self.writer),
+        )
+        numbers = " ".join(f"{v:.4f}" for v in style.matrix).encode()
+        return [b"q %s cm /FcSig Do Q" % numbers]
+
+
+def stamp(
+    pdf: bytes,
+    image_png: bytes,
+    *,
+    field: str | None = None,
+    page: int = -1,
+    left: float = 0,
+    top: float = 0,
+    width: float = 150,
+    height: float = 50,
+) -> bytes:
+    """`pdf` with the drawn signature image in a page's content, placed as `Drawn` says.
+
+    For documents that are merged afterwards (the merge rewrites them anyway): a signature
+    already in `pdf` would not allow a change of page content; `seal(..., drawn=...)` puts the
+    drawn signature in a new signature field instead."""
+    writer, pdf = _writer(pdf)  # first, so that a file that is no PDF says so
+    placement = _placement(pdf, Drawn(image_png, field, page, left, top, width, height))
     name = "/FcSig" + secrets.token_hex(4)
-    image_ref = pil_image(image, writer)
+    image_ref = pil_image(placement.image, writer)
     xobjects = generic.DictionaryObject({generic.pdf_name(name): image_ref})  # type: ignore[no-untyped-call]
     resources = generic.DictionaryObject({generic.pdf_name("/XObject"): xobjects})  # type: ignore[no-untyped-call]
     # The page's own content is wrapped in q/Q so that a transformation it leaves behind
     # cannot move or skew the image.
     before = writer.add_object(generic.StreamObject(stream_data=b"q\n"))
     drawing = b"\nQ\nq %s cm %s Do Q\n" % (
-        " ".join(f"{v:.4f}" for v in matrix).encode(),
+        " ".join(f"{v:.4f}" for v in placement.matrix).encode(),
         name.encode(),
     )
     after = writer.add_object(generic.StreamObject(stream_data=drawing))
     try:
-        _prepare_page(writer, target.index)
-        writer.add_stream_to_page(target.index, before, prepend=True)  # type: ignore[no-untyped-call]
-        writer.add_stream_to_page(target.index, after, resources=resources)  # type: ignore[no-untyped-call]
+        _prepare_page(writer, placement.page)
+        writer.add_stream_to_page(placement.page, before, prepend=True)  # type: ignore[no-untyped-call]
+        writer.add_stream_to_page(placement.page, after, resources=resources)  # type: ignore[no-untyped-call]
         out = io.BytesIO()
         writer.write(out)  # type: ignore[no-untyped-call]
     except (PdfError, KeyError, TypeError) as exc:

@@ -24,7 +24,7 @@ from formcase.attachments.models import Attachment
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.forms.models import Form
-from formcase.kit.errors import BadRequest, Conflict
+from formcase.kit.errors import BadRequest, Conflict, Unprocessable
 from formcase.kit.time import utcnow
 from formcase.pdf.sheet import SignatureSheet, render_signature_sheet
 from formcase.responses import repository as responses
@@ -37,6 +37,7 @@ from formcase.workspaces import certificates
 from formcase.workspaces import repository as workspaces_repository
 
 if TYPE_CHECKING:  # responses.service reads signatures for `responses[]`: no import cycle
+    from formcase.pdf.signing import Drawn
     from formcase.responses.service import Client
 
 PNG_PREFIX = "data:image/png;base64,"
@@ -146,16 +147,15 @@ async def documents_of(
     return found
 
 
-def _placed(pdf: bytes, spec: SignDocument, image: bytes) -> bytes:
-    """The drawn signature stamped where the document says, or at the default place."""
+def _drawn(pdf: bytes, spec: SignDocument, image: bytes) -> Drawn:
+    """Where the drawn signature goes on a document: as it says, or at the default place."""
     from formcase.pdf import signing  # pyHanko loads on first use, not at start-up
 
     if spec.field is not None:
-        return signing.stamp(pdf, image, field=spec.field)
+        return signing.Drawn(image, field=spec.field)
     if spec.place is not None:
         place = spec.place
-        return signing.stamp(
-            pdf,
+        return signing.Drawn(
             image,
             page=place.page,
             left=place.left,
@@ -164,14 +164,30 @@ def _placed(pdf: bytes, spec: SignDocument, image: bytes) -> bytes:
             height=place.height,
         )
     width, height = signing.page_size(pdf, -1)
-    return signing.stamp(
-        pdf,
+    return signing.Drawn(
         image,
         page=-1,
         left=max(0.0, width - DEFAULT_WIDTH - DEFAULT_MARGIN),
         top=max(0.0, height - DEFAULT_HEIGHT - DEFAULT_MARGIN),
         width=DEFAULT_WIDTH,
         height=DEFAULT_HEIGHT,
+    )
+
+
+def _placed(pdf: bytes, spec: SignDocument, image: bytes) -> bytes:
+    """The drawn signature in a document's page content, for a merge (which rewrites it)."""
+    from formcase.pdf import signing  # pyHanko loads on first use, not at start-up
+
+    drawn = _drawn(pdf, spec, image)
+    return signing.stamp(
+        pdf,
+        image,
+        field=drawn.field,
+        page=drawn.page,
+        left=drawn.left,
+        top=drawn.top,
+        width=drawn.width,
+        height=drawn.height,
     )
 
 
@@ -227,8 +243,30 @@ async def sign(
     name = package_name(element, locale, template)
     signed_at = utcnow()
 
+    field_name = f"formcase-{element.key}".replace(".", "-")[:120]
+    reason = f"Signed by {signer_name or form.user_email or 'the contact'}: {name}"
+
     def make() -> bytes:
+        if len(originals) == 1:
+            # The drawn signature is the appearance of the seal, in one incremental update:
+            # signatures already in the document stay valid.
+            (_, content) = originals[0]
+            return signing.seal(
+                content,
+                material,
+                field_name=field_name,
+                reason=reason,
+                signer_name=signer_name,
+                drawn=_drawn(content, originals[0][0].spec, image),
+            )
         if originals:
+            for document, content in originals:
+                if signing.signed(content):
+                    raise signing.Refused(
+                        f"'{document.name}' is signed already, and merging it with the other "
+                        "documents would break its signatures: sign it in a signature element "
+                        "of its own."
+                    )
             parts = [_placed(content, document.spec, image) for document, content in originals]
             unsealed = _merged(parts)
         else:
@@ -246,15 +284,14 @@ async def sign(
                 )
             )
         return signing.seal(
-            unsealed,
-            material,
-            field_name=f"formcase-{element.key}".replace(".", "-")[:120],
-            reason=f"Signed by {signer_name or form.user_email or 'the contact'}: {name}",
-            signer_name=signer_name,
+            unsealed, material, field_name=field_name, reason=reason, signer_name=signer_name
         )
 
     try:
         signed = await anyio.to_thread.run_sync(make)
+    except signing.Refused as exc:
+        # 422, not 409: the fill page shows it at the signature (a 409 reloads the page).
+        raise Unprocessable(f"Cannot sign '{element.key}': {exc}") from None
     except signing.CannotSign as exc:
         raise BadRequest(f"Cannot sign '{element.key}': {exc}") from None
 
