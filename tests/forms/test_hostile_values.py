@@ -228,3 +228,20 @@ async def test_webhook_url_with_a_surrogate(client: httpx.AsyncClient, tenant: T
         assert_error(response, 400, "'url'", "surrogate")
     listed = await client.get("/v1/webhooks", headers=tenant.headers)
     assert listed.json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/forms", '{"flow": {"slug": "survey"}, "workspace": {"slug": "\\ud800"}}'),
+        (
+            "/v1/webhooks",
+            '{"url": "https://x.example/", "events": ["*"], "workspace": {"slug": "\\ud800"}}',
+        ),
+    ],
+)
+async def test_a_workspace_slug_with_a_surrogate(
+    client: httpx.AsyncClient, surveyed: Tenant, path: str, body: str
+) -> None:
+    assert_error(await post_text(client, path, body, surveyed.headers), 400, "workspace.slug")
+    assert await form_count(client, surveyed) == 0
