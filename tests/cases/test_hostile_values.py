@@ -86,3 +86,15 @@ async def test_step_data_that_cannot_be_stored(
     assert_error(response, 400, *fragments)
     steps = (await client.get(url, headers=claims.headers)).json()["steps"]
     assert {s["key"]: s["status"] for s in steps}["welcome"] == "available"
+
+
+async def test_an_error_quoting_a_surrogate_writes_it_out(
+    client: httpx.AsyncClient, claims: Tenant
+) -> None:
+    """A message that quotes what was sent stays UTF-8: the surrogate is written as text."""
+    response = await post_text(
+        client, "/v1/cases", '{"title": "x", "status": "\\ud800"}', claims.headers
+    )
+    body = assert_error(response, 400, "Field 'status'", "'\\ud800' is not a status")
+    assert body["errors"][0]["detail"] == body["message"]
+    assert await case_count(client, claims) == 0
