@@ -50,6 +50,20 @@ class Settings(BaseSettings):
         default=64 * 1024**2, ge=1, description="a JSON (base64) upload's whole body"
     )
 
+    # Each stored free-form JSON value (external_args, prefill data, a step's answers, case
+    # data): room for hundreds of references into the caller's systems, while a page of 100
+    # forms stays a few MB (docs/api.md, Limits).
+    max_json_value_bytes: int = Field(
+        default=64 * 1024, ge=1, description="largest free-form JSON value stored, as JSON"
+    )
+    max_json_value_depth: int = Field(
+        # le=200: orjson, which writes the answers, stops at 255 levels in all.
+        default=32,
+        ge=1,
+        le=200,
+        description="deepest nesting of a stored free-form JSON value",
+    )
+
     form_default_expiry_days: int = Field(
         default=60, ge=0, description="active_until when a form is created without one; 0: none"
     )

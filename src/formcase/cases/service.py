@@ -39,7 +39,7 @@ from formcase.events import service as outbox
 from formcase.forms import service as forms
 from formcase.forms.models import fill_link
 from formcase.forms.schemas import FormCreate
-from formcase.kit import phones
+from formcase.kit import json_input, phones
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.filters import Condition, parse_filter_json
@@ -363,6 +363,8 @@ async def create(
     settings: Settings,
     actor: Actor | None = None,
 ) -> Document:
+    schema = [entry.model_dump(exclude_unset=True) for entry in body.schema_]
+    json_input.check_value(schema, "schema", settings)
     template_row = None
     if body.template is not None:
         template_row = await templates.usable(session, principal, body.template.id)
@@ -670,6 +672,7 @@ async def update_data(
 ) -> Document:
     if not data:
         raise BadRequest('Field \'data\' is empty: send {"data": {"<key>": <value>}}.')
+    json_input.check_value(data, "data", settings)
     case = await _locked(session, principal, case_id)
     config = Config.of(case)
     values = check_values(config, data)  # 400 before anything is written
@@ -804,6 +807,7 @@ async def start_step(
     given: dict[str, Any],
     settings: Settings,
 ) -> Document:
+    json_input.check_value(given, "data", settings)
     case = await _locked(session, principal, case_id)
     config = Config.of(case)
     step = config.step(step_key)

@@ -25,7 +25,7 @@ from formcase.forms import repository as forms
 from formcase.forms import service as forms_service
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
-from formcase.kit import phones
+from formcase.kit import json_input, phones
 from formcase.kit.conditions import evaluate
 from formcase.kit.errors import APIError, BadRequest, Conflict, NotFound
 from formcase.kit.time import isoformat_z, utcnow
@@ -231,6 +231,7 @@ async def save_step(
     settings: Settings,
 ) -> dict[str, Any]:
     form, template = await fillable(session, token)
+    json_input.check_value(data, "data", settings)
     response = await _response(session, form, client, None)
     step = next((s for s in template.steps if s.id == step_id), None)
     if step is None:

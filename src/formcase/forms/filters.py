@@ -18,7 +18,7 @@ from sqlalchemy import (
 
 from formcase.forms.models import Form
 from formcase.forms.schemas import FormStatus
-from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind
+from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind, json_keys
 from formcase.kit.time import utcnow
 from formcase.workspaces.models import Member, Workspace
 
@@ -136,7 +136,7 @@ def group_expression(name: str) -> ColumnElement[Any] | None:
         return column
     if head in ("data", "external_args") and rest:
         document = forms.data if head == "data" else forms.external_args
-        element: ColumnElement[Any] = document[tuple(rest.split("."))].as_string()
+        element: ColumnElement[Any] = document[json_keys(name, rest)].as_string()
         return element
     return None
 

@@ -133,7 +133,7 @@ class FlowIn(_Body):
 
 
 class WorkspaceIn(_Body):
-    slug: StrictStr | None = None
+    slug: StrictStr | None = Field(None, max_length=64)  # bounded: no lone surrogate either
     id: uuid.UUID | None = None
 
 

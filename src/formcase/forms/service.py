@@ -35,11 +35,11 @@ from formcase.forms.schemas import (
     FormStatus,
     WorkspaceIn,
 )
-from formcase.kit import phones
+from formcase.kit import json_input, phones
 from formcase.kit.errors import BadRequest, NotFound, Unprocessable
 from formcase.kit.filters import Condition, parse_filter_json
 from formcase.kit.listing import PageMeta
-from formcase.kit.time import utcnow
+from formcase.kit.time import LAST_INSTANT, utcnow
 from formcase.notifications import service as notifications
 from formcase.responses import service as responses
 from formcase.templates import service as templates
@@ -300,6 +300,8 @@ async def create(
                 f"'{resolved.workspace.slug}'."
             )
         owner_id = member.id
+    for name in ("data", "external_args", "options", "webhooks"):
+        json_input.check_value(getattr(body, name), name, settings)
     try:
         data = check_prefill(template, body.data, region)
     except ValueError as exc:
@@ -315,9 +317,10 @@ async def create(
     now = utcnow()
     active_until = body.active_until
     if active_until is None and settings.form_default_expiry_days:
-        active_until = max(now, body.active_from or now) + timedelta(
-            days=settings.form_default_expiry_days
-        )
+        start = max(now, body.active_from or now)
+        expiry = timedelta(days=settings.form_default_expiry_days)
+        # A window opening at the calendar's end closes there.
+        active_until = start + expiry if start < LAST_INSTANT - expiry else LAST_INSTANT
     if body.active_from and active_until and active_until <= body.active_from:
         raise BadRequest("Field 'active_until' must be later than 'active_from'.")
 

@@ -64,6 +64,24 @@ class TooManyRequests(APIError):
     status_code = 429
 
 
+def printable(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (which UTF-8 cannot encode) written out as
+    `\\udXXX`: a message may quote what the caller sent."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(key)): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
+
+
 def error_body(
     status_code: int, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -72,8 +90,10 @@ def error_body(
     return {
         "error": phrase,
         "statusCode": status_code,
-        "message": message,
-        "errors": [{"status": str(status_code), "title": phrase, **item} for item in errors],
+        "message": printable(message),
+        "errors": [
+            {"status": str(status_code), "title": phrase, **_printable(item)} for item in errors
+        ],
     }
 
 

@@ -14,6 +14,7 @@ are built once, so that a list's statement can be too (the hottest reads cache i
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ from sqlalchemy import BindParameter, ColumnElement, SQLColumnExpression, bindpa
 from formcase.kit.errors import BadRequest
 from formcase.kit.json_values import JSONBoolean, JSONNumber
 from formcase.kit.time import parse_datetime
+
+# Bounds of a `filter=` document: SQLite refuses an expression tree deeper than 1,000 (about
+# 1,000 conditions), Python's JSON reader a document nested about 1,000 deep. Fixed, not
+# settings: raising them past what the databases take would bring the 500s back.
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_CONDITIONS = 100
+MAX_FILTER_VALUES = 1000  # of one $in or $nin (each value is a bound parameter)
+# A key of a JSON column (`data.<key>`, `external_args.<key>`, dotted for nested keys): plain
+# names only, which every database's JSON path takes as they are.
+JSON_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 OPERATORS = ("$eq", "$ne", "$gt", "$lt", "$ge", "$le", "$in", "$nin")
 # Spellings other APIs use, accepted so that a caller's habit does not become an error.
@@ -143,6 +154,7 @@ class FilterSpec:
             return (path, *_plan_field(path, column, op, condition.value, name, values))
         head, _, rest = path.partition(".")
         if head in self.json_columns and rest:
+            json_keys(path, rest)
             return (path, op, _plan_json(path, op, condition.value, name, values))
         known = sorted([*self.fields, *(f"{name}.<key>" for name in self.json_columns)])
         raise BadRequest(f"Cannot filter on '{path}'. Filterable fields: {', '.join(known)}.")
@@ -317,17 +329,68 @@ def _as_list(path: str, op: str, value: Any) -> list[Any]:
         value = [part for part in value.split(",") if part]
     if not isinstance(value, list) or not value:
         raise BadRequest(f"Operator {op} on '{path}' needs a non-empty list of values.")
+    if len(value) > MAX_FILTER_VALUES:
+        raise BadRequest(
+            f"Operator {op} on '{path}' has {len(value)} values; at most {MAX_FILTER_VALUES}."
+        )
     return value
+
+
+def json_keys(path: str, rest: str) -> tuple[str, ...]:
+    """The keys of a JSON column's path (`rest` of `data.a.b`), each a plain name; a 400
+    naming `path` otherwise."""
+    keys = tuple(rest.split("."))
+    if not all(JSON_KEY.fullmatch(key) for key in keys):
+        raise BadRequest(
+            f"'{path}' is not a plain path: each key after the first dot may hold "
+            "letters, digits, '_' and '-' only."
+        )
+    return keys
+
+
+def _depth(document: Any) -> int:
+    """How deep objects and lists nest in a parsed JSON document (walked with a stack)."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_filter_json(text: str) -> list[Condition]:
     """Both JSON syntaxes -> conditions. Errors name what is wrong and where."""
+    too_deep = f"Query parameter 'filter' nests more than {MAX_FILTER_DEPTH} levels deep."
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"Query parameter 'filter' is not valid JSON: {exc.msg}.") from None
+    except RecursionError:  # nested deeper than the reader can go: far past the limit
+        raise BadRequest(too_deep) from None
     if not isinstance(document, dict):
         raise BadRequest("Query parameter 'filter' must be a JSON object.")
+    try:  # a lone surrogate (`"\ud800"`) is no character: no database compares it
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "Query parameter 'filter' holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+            "which is not a character."
+        ) from None
+    if _depth(document) > MAX_FILTER_DEPTH:
+        raise BadRequest(too_deep)
+    conditions = _conditions_of(document)
+    if len(conditions) > MAX_FILTER_CONDITIONS:
+        raise BadRequest(
+            f"Query parameter 'filter' has {len(conditions)} conditions; "
+            f"at most {MAX_FILTER_CONDITIONS}."
+        )
+    return conditions
+
+
+def _conditions_of(document: dict[str, Any]) -> list[Condition]:
     conditions: list[Condition] = []
     if document and set(document) <= {"attributes", "relationships"}:
         attributes = document.get("attributes", {})

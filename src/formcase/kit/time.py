@@ -17,6 +17,10 @@ def isoformat_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# The last instant a datetime can hold, in UTC.
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
+
 def parse_datetime(text: str) -> datetime:
     """ISO 8601 date or date-time; a date means midnight UTC, a naive time means UTC."""
     text = text.strip()
@@ -28,7 +32,13 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError(f"'{text}' is not an ISO 8601 date or date-time") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        raise ValueError(
+            f"'{text}' is outside the dates that can be stored "
+            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
+        ) from None
 
 
 # A datetime field of an API shape: serialised as `2024-01-15T10:30:00Z`, and documented as

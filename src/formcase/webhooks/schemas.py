@@ -23,7 +23,7 @@ class _Body(BaseModel):
 
 class WebhookWorkspaceIn(_Body):
     id: uuid.UUID | None = None
-    slug: StrictStr | None = None
+    slug: StrictStr | None = Field(None, max_length=64)  # bounded: no lone surrogate either
 
 
 # What check_events accepts: the kinds, their requests:* aliases, and *.

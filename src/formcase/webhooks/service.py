@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.events.models import Event
+from formcase.kit import json_input
 from formcase.kit.errors import BadRequest
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.responses import api_json
@@ -55,6 +56,7 @@ def check_events(events: list[str], field: str = "events") -> list[str]:
 
 
 async def check_url(url: str, settings: Settings) -> str:
+    json_input.check_text(url, "url")
     await guard.check_destination(url, allow_private=settings.webhook_allow_private)
     return url
 
