@@ -1,8 +1,9 @@
 """Both signatures a delivery carries, and the keys behind them.
 
 * Penbox's: `Digest: SHA-512=<base64>` and `x-pnbx-signature`, a JWT (RS256) whose claims bind
-  it to the body (`digest`), the URL (`aud`) and the method, signed with the server's key
-  published at /.well-known/jwks.json.
+  it to the body (`digest`: the bare base64, without the header's `SHA-512=`, as Penbox's
+  verification code compares it), the URL (`aud`) and the method, signed with the server's
+  key published at /.well-known/jwks.json.
 * Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` =
   `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, the key being the base64 part of
   the subscription's `whsec_…` secret.
@@ -81,9 +82,9 @@ def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes
 # --- Penbox's digest and JWT -------------------------------------------------------------
 
 
-def digest(body: bytes) -> str:
-    """The `Digest` header (and the JWT's `digest` claim)."""
-    return "SHA-512=" + base64.b64encode(hashlib.sha512(body).digest()).decode()
+def body_digest(body: bytes) -> str:
+    """The JWT's `digest` claim: the base64 of the body's SHA-512, nothing before it."""
+    return base64.b64encode(hashlib.sha512(body).digest()).decode()
 
 
 def jwt_rs256(claims: dict[str, Any], key: rsa.RSAPrivateKey, key_id: str) -> str:
@@ -187,13 +188,13 @@ async def jwks(
 def penbox_headers(
     body: bytes, url: str, key_id: str, key: rsa.RSAPrivateKey, issuer: str, now: int
 ) -> dict[str, str]:
-    body_digest = digest(body)
+    hashed = body_digest(body)
     claims = {
         "iss": issuer,
         "aud": url,
         "method": "POST",
-        "digest": body_digest,
+        "digest": hashed,
         "iat": now,
         "exp": now + JWT_LIFETIME,
     }
-    return {"Digest": body_digest, "x-pnbx-signature": jwt_rs256(claims, key, key_id)}
+    return {"Digest": "SHA-512=" + hashed, "x-pnbx-signature": jwt_rs256(claims, key, key_id)}
