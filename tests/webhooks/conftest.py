@@ -19,10 +19,11 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
-from standardwebhooks.webhooks import Webhook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks.webhooks import Webhook
 
 from formcase.config import Settings
+from formcase.events import service as outbox
 from formcase.events.models import Event, Job
 from formcase.kit.time import utcnow
 from formcase.webhooks import service
@@ -39,7 +40,8 @@ def verify_penbox(
     the `Digest` header carries the same hash after `SHA-512=`."""
     hashed = base64.b64encode(hashlib.sha512(body).digest()).decode()
     assert headers["digest"] == "SHA-512=" + hashed
-    token = jwt.decode(headers["x-pnbx-signature"], KeySet.import_key_set(jwks), ["RS256"])
+    keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    token = jwt.decode(headers["x-pnbx-signature"], keys, ["RS256"])
     assert token.header["kid"] in {key["kid"] for key in jwks["keys"]}
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": issuer},
@@ -185,7 +187,11 @@ async def publish(
     worker running in the test app leaves them to the test, which runs `deliver` itself."""
     batch_id = uuid.uuid4()
     subject_type, subject_id = subject or ("forms", uuid.UUID(form["id"]))
+    form_id = uuid.UUID(form["id"])
     async with sessionmaker() as session:
+        sequence = (
+            await outbox.next_sequences(session, {form_id: uuid.UUID(form["workspace"]["id"])})
+        )[form_id]
         events = [
             Event(
                 id=uuid.uuid4(),
@@ -194,9 +200,10 @@ async def publish(
                 kind=kind,
                 subject_type=subject_type,
                 subject_id=subject_id,
-                form_id=uuid.UUID(form["id"]),
+                form_id=form_id,
                 payload=form,
                 created_at=utcnow(),
+                sequence=sequence,
             )
             for kind in kinds
         ]

@@ -3,6 +3,7 @@ worker's handler sends them to a real receiver that checks both signatures on ev
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 from datetime import timedelta
@@ -67,11 +68,11 @@ async def test_enqueue_makes_one_delivery_per_subscription_and_batch(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: their forms:created go to no one
+    other_form = await make_form(client, tenant)
     everything = await subscribe(client, tenant, receiver, "/ok")
     completed_only = await subscribe(client, tenant, receiver, "/ok2", ["responses:completed"])
     await subscribe(client, tenant, receiver, "/never", ["forms:deleted"])
-    form = await make_form(client, tenant)
-    other_form = await make_form(client, tenant)
     async with sessionmaker() as session:
         from formcase.webhooks import service
 
@@ -102,10 +103,12 @@ async def test_enqueue_makes_one_delivery_per_subscription_and_batch(
     by_subscription = {str(d.subscription_id): d for d in deliveries}
     assert len(deliveries) == 3  # everything, completed-only, the form's own; not /never
     full = orjson.loads(by_subscription[everything["id"]].body)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", full.pop("occurred_at"))
     assert full == {
         "events": ["responses:updated", "responses:completed", "forms:updated"],
         "data": {"type": "responses", "id": str(response_id)},
         "request": form,
+        "sequence": 2,  # the form's second change (its creation was the first)
     }
     partial = by_subscription[completed_only["id"]]
     assert partial.events == ["responses:completed"]
@@ -136,8 +139,8 @@ async def test_delivered_with_both_signatures(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
     [call] = calls(receiver, delivery)
@@ -169,8 +172,8 @@ async def test_receiver_500_is_retried_with_the_same_id_and_recorded(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/fail")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     for attempt in (1, 2):
         with pytest.raises(DeliveryFailed, match="HTTP 500"):
@@ -198,13 +201,13 @@ async def test_receiver_down_then_up(
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     response = await client.post(
         "/v1/webhooks",
         json={"url": f"http://127.0.0.1:{port}/hook", "events": ["*"]},
         headers=tenant.headers,
     )
     subscription = response.json()
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="ConnectError"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -237,8 +240,8 @@ async def test_retry_after_of_a_busy_receiver_sets_the_next_try(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/busy")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(RetryLater, match="HTTP 429") as raised:
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -257,8 +260,8 @@ async def test_slow_receiver_times_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(settings, "webhook_timeout_seconds", 1.0)
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/slow")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="timed out after 1 s"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -275,8 +278,8 @@ async def test_redirect_is_not_followed(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/redirect")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="redirects are not followed"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -294,8 +297,8 @@ async def test_private_address_refused_at_delivery_without_the_setting(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     monkeypatch.setattr(settings, "webhook_allow_private", False)
     with pytest.raises(DeliveryFailed, match="must start with https://"):
@@ -326,8 +329,8 @@ async def test_disabled_after_consecutive_dead_deliveries(
 ) -> None:
     monkeypatch.setattr(settings, "webhook_disable_after", 2)
     final = last_attempt(settings)
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/fail")
-    form = await make_form(client, tenant)
     made = [(await publish(sessionmaker, form, ["forms:updated"]))[1][0] for _ in range(3)]
     # not the last attempt: pending, no count
     with pytest.raises(DeliveryFailed):
@@ -367,8 +370,8 @@ async def test_success_resets_the_failure_count(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/flaky")
-    form = await make_form(client, tenant)
     _, [first] = await publish(sessionmaker, form, ["forms:updated"])
     _, [second] = await publish(sessionmaker, form, ["forms:updated"])
     with pytest.raises(DeliveryFailed):
@@ -391,8 +394,8 @@ async def test_redeliver_sends_the_same_delivery_again(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
     response = await client.post(
@@ -424,8 +427,8 @@ async def test_deleted_subscription_leaves_nothing_to_send(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await client.delete(f"/v1/webhooks/{subscription['id']}", headers=tenant.headers)
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})

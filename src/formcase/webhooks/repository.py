@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, UnaryExpression, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.events.models import Job
 from formcase.kit.listing import paged
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -81,16 +82,23 @@ async def delivery(
 _deliveries = cast(Table, WebhookDelivery.__table__)
 _subscriptions = cast(Table, WebhookSubscription.__table__)
 _attempts = cast(Table, WebhookAttempt.__table__)
+_jobs = cast(Table, Job.__table__)
 
 
 class ToSend(NamedTuple):
-    """What sending a delivery needs: its body, and of its subscription the rest."""
+    """What sending a delivery needs: its body and place in its object's order, and of its
+    subscription the rest."""
 
     body: bytes
+    object_id: uuid.UUID | None
+    sequence: int | None
+    subscription_id: uuid.UUID
     url: str
     active: bool
     disabled_reason: str | None
     secret_encrypted: bytes
+    previous_secret_encrypted: bytes | None
+    previous_secret_expires_at: datetime | None
 
 
 async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | None:
@@ -98,16 +106,65 @@ async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | Non
     result = await session.execute(
         select(
             _deliveries.c.body,
+            _deliveries.c.object_id,
+            _deliveries.c.sequence,
+            _deliveries.c.subscription_id,
             _subscriptions.c.url,
             _subscriptions.c.active,
             _subscriptions.c.disabled_reason,
             _subscriptions.c.secret_encrypted,
+            _subscriptions.c.previous_secret_encrypted,
+            _subscriptions.c.previous_secret_expires_at,
         )
         .join(_subscriptions, _subscriptions.c.id == _deliveries.c.subscription_id)
         .where(_deliveries.c.id == delivery_id)
     )
     row = result.one_or_none()
-    return None if row is None else ToSend(*row)
+    return None if row is None else ToSend(**row._mapping)
+
+
+def _unfinished(subscription_id: uuid.UUID, object_id: uuid.UUID) -> Any:
+    """The deliveries of this subscription about this object still to be sent: pending, with
+    a job that will send them (not one that ended without recording why, or a test's)."""
+    return select(_deliveries.c.id, _deliveries.c.job_id).where(
+        _deliveries.c.subscription_id == subscription_id,
+        _deliveries.c.object_id == object_id,
+        _deliveries.c.status == "pending",
+        select(_jobs.c.id)
+        .where(_jobs.c.id == _deliveries.c.job_id, _jobs.c.status.in_(("pending", "running")))
+        .exists(),
+    )
+
+
+async def waits(session: AsyncSession, found: ToSend) -> bool:
+    """Whether an earlier delivery of this subscription about this object is unfinished
+    (never for a delivery made before migration 0013: it has no place in an order).
+
+    FOR SHARE (PostgreSQL): a delivery whose end is being recorded right now is waited for,
+    then seen as it ends, so that the wake-up its recording sends is never missed."""
+    if found.object_id is None or found.sequence is None:
+        return False
+    query = (
+        _unfinished(found.subscription_id, found.object_id)
+        .where(_deliveries.c.sequence < found.sequence)
+        .limit(1)
+        .with_for_update(read=True, of=_deliveries)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def next_job(session: AsyncSession, found: ToSend) -> uuid.UUID | None:
+    """The job of the delivery that comes next after this one (to wake when it ends)."""
+    if found.object_id is None or found.sequence is None:
+        return None
+    query = (
+        _unfinished(found.subscription_id, found.object_id)
+        .where(_deliveries.c.sequence > found.sequence)
+        .order_by(_deliveries.c.sequence)
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else row.job_id
 
 
 async def update_delivery(

@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -70,6 +71,27 @@ def decrypt_secret(stored: bytes, server_secret: bytes) -> str:
             "(FORMCASE_SECRET_KEY or data_dir/secret.key) is not the one it was stored with.",
             status_code=500,
         ) from None
+
+
+class HasSecrets(Protocol):
+    """A subscription's secrets as stored (the row, or the columns the worker reads)."""
+
+    @property
+    def secret_encrypted(self) -> bytes: ...
+    @property
+    def previous_secret_encrypted(self) -> bytes | None: ...
+    @property
+    def previous_secret_expires_at(self) -> datetime | None: ...
+
+
+def secrets_of(holder: HasSecrets, server_secret: bytes, now: datetime) -> list[str]:
+    """The secrets that sign now: the subscription's, and the one a rotation replaced while
+    its overlap lasts."""
+    signing = [decrypt_secret(holder.secret_encrypted, server_secret)]
+    previous, expires = holder.previous_secret_encrypted, holder.previous_secret_expires_at
+    if previous is not None and expires is not None and expires > now:
+        signing.append(decrypt_secret(previous, server_secret))
+    return signing
 
 
 def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
