@@ -88,6 +88,10 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     flaky_up: bool = False
+    # path -> how a test's own path answers (after the signatures are checked)
+    answers: dict[str, Callable[[Received], Awaitable[web.StreamResponse]]] = field(
+        default_factory=dict
+    )
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -96,7 +100,8 @@ class Receiver:
         body = await request.read()
         headers = {name.lower(): value for name, value in request.headers.items()}
         path = request.path
-        self.received.append(Received(path, headers, body))
+        call = Received(path, headers, body)
+        self.received.append(call)
         try:
             assert request.method == "POST"
             assert headers["content-type"] == "application/json"
@@ -106,6 +111,8 @@ class Receiver:
             verify_standard(headers, body, *([secrets] if isinstance(secrets, str) else secrets))
         except Exception as exc:  # reported by the fixture: every call must verify
             self.problems.append(f"{path}: {type(exc).__name__} {exc}")
+        if path in self.answers:
+            return await self.answers[path](call)
         if path == "/fail":
             return web.Response(status=500, text="receiver says no")
         if path == "/slow":
