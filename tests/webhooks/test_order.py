@@ -97,7 +97,7 @@ async def test_one_objects_messages_arrive_in_commit_order_and_others_go_on(
 
     async def settled() -> bool:  # every delivery ended: nothing stale is still to come
         listing = await client.get(where, params={"status": "pending"}, headers=tenant.headers)
-        return listing.json()["meta"]["total_count"] == 0
+        return bool(listing.json()["meta"]["total_count"] == 0)
 
     for _ in range(600):
         if await settled():
