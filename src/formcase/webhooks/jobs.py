@@ -10,13 +10,12 @@ delivery whose predecessor is still to be sent waits (NotYet, the attempt not co
 the transaction recording a delivery's end wakes the next one's job.
 
 One delivery costs two reads (the delivery with its subscription; whether one before it is
-unfinished) and one transaction
-recording the attempt, whose updates lock only the delivery's row: the subscription's row is
-written only when its failure count changes (a lock on it per delivery, as before, queued
-every delivery of a subscription behind one another, and behind them the API's inserts of
-new deliveries, whose foreign key needs a share lock on the same row). The signing key is
-kept for a minute per process (formcase.webhooks.sending); the HTTP connection is the
-worker's, kept alive."""
+unfinished) and one transaction recording the attempt, whose updates lock only the
+delivery's row: the subscription's row is written only when its failure count changes (a
+lock on it per delivery, as before, queued every delivery of a subscription behind one
+another, and behind them the API's inserts of new deliveries, whose foreign key needs a
+share lock on the same row). The signing key is kept for a minute per process
+(formcase.webhooks.sending); the HTTP connection is the worker's, kept alive."""
 
 from __future__ import annotations
 
