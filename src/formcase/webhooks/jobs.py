@@ -9,8 +9,8 @@ Deliveries of one subscription about one object go in order (docs/webhooks.md, "
 delivery whose predecessor is still to be sent waits (NotYet, the attempt not counted), and
 the transaction recording a delivery's end wakes the next one's job.
 
-One delivery costs two reads (the delivery with its subscription; whether one before it is
-unfinished) and one transaction recording the attempt, whose updates lock only the
+One delivery costs one read (the delivery with its subscription, and whether one before it
+is unfinished) and one transaction recording the attempt, whose updates lock only the
 delivery's row: the subscription's row is written only when its failure count changes (a
 lock on it per delivery, as before, queued every delivery of a subscription behind one
 another, and behind them the API's inserts of new deliveries, whose foreign key needs a
@@ -95,10 +95,10 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
 
 async def _wake_next(session: AsyncSession, found: repository.ToSend) -> None:
     """This delivery has ended (delivered, dead, not sent): the next one about the same
-    object may go. In the transaction recording the end."""
-    job_id = await repository.next_job(session, found)
-    if job_id is not None:
-        await jobs.wake(session, job_id)
+    object may go. One statement, in the transaction recording the end."""
+    following = repository.next_job(found)
+    if following is not None:
+        await jobs.wake(session, following)
 
 
 async def _not_sent(

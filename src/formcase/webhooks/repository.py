@@ -99,10 +99,39 @@ class ToSend(NamedTuple):
     secret_encrypted: bytes
     previous_secret_encrypted: bytes | None
     previous_secret_expires_at: datetime | None
+    behind: bool  # an earlier delivery about the same object was unfinished (see `waits`)
+
+
+def _still_to_send(deliveries: Any) -> Any:
+    """Of these deliveries, those still to be sent: pending, with a job that will send them
+    (not one that ended without recording why, nor a test's)."""
+    return and_(
+        deliveries.c.status == "pending",
+        select(_jobs.c.id)
+        .where(_jobs.c.id == deliveries.c.job_id, _jobs.c.status.in_(("pending", "running")))
+        .exists(),
+    )
+
+
+_earlier = _deliveries.alias("earlier")
+# An earlier delivery of the same subscription about the same object is still to be sent
+# (never for a delivery from before migration 0013: NULLs compare as nothing).
+_BEHIND = (
+    select(_earlier.c.id)
+    .where(
+        _earlier.c.subscription_id == _deliveries.c.subscription_id,
+        _earlier.c.object_id == _deliveries.c.object_id,
+        _earlier.c.sequence < _deliveries.c.sequence,
+        _still_to_send(_earlier),
+    )
+    .exists()
+    .label("behind")
+)
 
 
 async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | None:
-    """A delivery and its subscription, in one query."""
+    """A delivery and its subscription, and whether one before it is unfinished, in one
+    query."""
     result = await session.execute(
         select(
             _deliveries.c.body,
@@ -115,6 +144,7 @@ async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | Non
             _subscriptions.c.secret_encrypted,
             _subscriptions.c.previous_secret_encrypted,
             _subscriptions.c.previous_secret_expires_at,
+            _BEHIND,
         )
         .join(_subscriptions, _subscriptions.c.id == _deliveries.c.subscription_id)
         .where(_deliveries.c.id == delivery_id)
@@ -123,48 +153,46 @@ async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | Non
     return None if row is None else ToSend(**row._mapping)
 
 
-def _unfinished(subscription_id: uuid.UUID, object_id: uuid.UUID) -> Any:
-    """The deliveries of this subscription about this object still to be sent: pending, with
-    a job that will send them (not one that ended without recording why, or a test's)."""
-    return select(_deliveries.c.id, _deliveries.c.job_id).where(
-        _deliveries.c.subscription_id == subscription_id,
-        _deliveries.c.object_id == object_id,
-        _deliveries.c.status == "pending",
-        select(_jobs.c.id)
-        .where(_jobs.c.id == _deliveries.c.job_id, _jobs.c.status.in_(("pending", "running")))
-        .exists(),
-    )
-
-
 async def waits(session: AsyncSession, found: ToSend) -> bool:
-    """Whether an earlier delivery of this subscription about this object is unfinished
-    (never for a delivery made before migration 0013: it has no place in an order).
+    """Whether an earlier delivery of this subscription about this object is unfinished.
 
-    FOR SHARE (PostgreSQL): a delivery whose end is being recorded right now is waited for,
-    then seen as it ends, so that the wake-up its recording sends is never missed."""
-    if found.object_id is None or found.sequence is None:
+    `found.behind` said so without locks; it is asked again FOR SHARE (PostgreSQL), so that
+    a delivery whose end is being recorded right now is waited for and then seen as ended:
+    the wake-up its recording sends is never missed. (`behind` false needs no second look:
+    an ended delivery is not pending again but by a hand-made redelivery.)"""
+    if not found.behind or found.object_id is None or found.sequence is None:
         return False
     query = (
-        _unfinished(found.subscription_id, found.object_id)
-        .where(_deliveries.c.sequence < found.sequence)
+        select(_deliveries.c.id)
+        .where(
+            _deliveries.c.subscription_id == found.subscription_id,
+            _deliveries.c.object_id == found.object_id,
+            _deliveries.c.sequence < found.sequence,
+            _still_to_send(_deliveries),
+        )
         .limit(1)
         .with_for_update(read=True, of=_deliveries)
     )
     return (await session.execute(query)).first() is not None
 
 
-async def next_job(session: AsyncSession, found: ToSend) -> uuid.UUID | None:
-    """The job of the delivery that comes next after this one (to wake when it ends)."""
+def next_job(found: ToSend) -> Any:
+    """The job of the delivery that comes next after this one, as a scalar subquery (to
+    wake when this one ends); None for a delivery without a place in an order."""
     if found.object_id is None or found.sequence is None:
         return None
-    query = (
-        _unfinished(found.subscription_id, found.object_id)
-        .where(_deliveries.c.sequence > found.sequence)
+    return (
+        select(_deliveries.c.job_id)
+        .where(
+            _deliveries.c.subscription_id == found.subscription_id,
+            _deliveries.c.object_id == found.object_id,
+            _deliveries.c.sequence > found.sequence,
+            _still_to_send(_deliveries),
+        )
         .order_by(_deliveries.c.sequence)
         .limit(1)
+        .scalar_subquery()
     )
-    row = (await session.execute(query)).first()
-    return None if row is None else row.job_id
 
 
 async def update_delivery(

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from formcase.config import Settings
 from formcase.events.models import Job
@@ -323,10 +324,10 @@ async def postpone(
         await session.commit()
 
 
-async def wake(session: AsyncSession, job_id: uuid.UUID) -> None:
+async def wake(session: AsyncSession, job_id: uuid.UUID | ScalarSelect[Any]) -> None:
     """Make a job that waits (`postpone`) due now, in the caller's transaction (workers are
     told when it commits). A job running meanwhile is due again as soon as it postpones
-    itself."""
+    itself. `job_id` may be a scalar subquery that finds it (a NULL wakes nothing)."""
     result = await session.execute(
         update(_jobs)
         .where(_jobs.c.id == job_id, _jobs.c.status.in_((PENDING, RUNNING)))
