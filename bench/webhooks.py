@@ -157,9 +157,8 @@ class Outbox:
     publish`: the object's sequence, an event row, the subscription's delivery with its body
     frozen, its job, and a NOTIFY), each in a transaction of its own: a forms:updated of a
     new id, the payload a copy of a form the API made. One SQL statement each, sent with
-    asyncpg: formcase's own
-    publish costs 2 ms of CPU an event in this process, and on a machine this busy the
-    generator then fell short of 200 a second."""
+    asyncpg: formcase's own publish costs 2 ms of CPU an event in this process, and on a
+    machine this busy the generator then fell short of 200 a second."""
 
     SQL = """
         WITH sequence AS (
