@@ -50,6 +50,7 @@ from aiohttp import web
 
 from attachments import BIN, free_port, wait_for
 from formcase.kit.responses import api_json
+from formcase.webhooks.service import occurred_at
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get(
@@ -153,21 +154,28 @@ class API:
 
 class Outbox:
     """Events written by this process the way the outbox writes them (`events.service.
-    publish`: an event row, the subscription's delivery with its body frozen, its job, and a
-    NOTIFY), each in a transaction of its own: a forms:updated of a new id, the payload a
-    copy of a form the API made. One SQL statement each, sent with asyncpg: formcase's own
-    publish costs 2 ms of CPU an event in this process, and on a machine this busy the
-    generator then fell short of 200 a second."""
+    publish`: the object's sequence, an event row, the subscription's delivery with its body
+    frozen, its job, and a NOTIFY), each in a transaction of its own: a forms:updated of a
+    new id, the payload a copy of a form the API made. One SQL statement each, sent with
+    asyncpg: formcase's own publish costs 2 ms of CPU an event in this process, and on a
+    machine this busy the generator then fell short of 200 a second."""
 
     SQL = """
-        WITH event AS (
+        WITH sequence AS (
+            INSERT INTO event_sequences (object_id, workspace_id, sequence) VALUES ($1, $2, 1)
+            ON CONFLICT (object_id) DO UPDATE SET sequence = event_sequences.sequence + 1
+            RETURNING sequence
+        ), event AS (
             INSERT INTO events (id, workspace_id, batch_id, kind, subject_type, subject_id,
-                                form_id, payload, created_at)
-            VALUES ($1, $2, $3, 'forms:updated', 'forms', $1, $1, $4::jsonb, $5)
+                                form_id, payload, created_at, sequence)
+            SELECT $1, $2, $3, 'forms:updated', 'forms', $1, $1, $4::jsonb, $5, sequence
+            FROM sequence
         ), delivery AS (
             INSERT INTO webhook_deliveries (id, subscription_id, workspace_id, batch_id, events,
-                                            body, status, attempts, created_at, updated_at)
-            VALUES ($6, $7, $2, $3, '["forms:updated"]', $8, 'pending', 0, $5, $5)
+                                            body, status, attempts, created_at, updated_at,
+                                            object_id, sequence, job_id)
+            SELECT $6, $7, $2, $3, '["forms:updated"]', $8, 'pending', 0, $5, $5, $1, sequence, $9
+            FROM sequence
         ), job AS (
             INSERT INTO jobs (id, kind, payload, status, attempts, run_after, workspace_id,
                               created_at, updated_at)
@@ -189,11 +197,14 @@ class Outbox:
         assert self.pool is not None, "open() first"
         ident, delivery_id = uuid.uuid4(), uuid.uuid4()
         payload = {**self.payload, "id": str(ident)}
+        now = datetime.now(UTC)
         body = api_json(
             {
                 "events": ["forms:updated"],
                 "data": {"type": "forms", "id": str(ident)},
                 "request": payload,
+                "occurred_at": occurred_at(now),
+                "sequence": 1,  # a new id each time: its first change
             }
         )
         job = json.dumps({"delivery_id": str(delivery_id)})
@@ -206,7 +217,7 @@ class Outbox:
                     self.workspace_id,
                     uuid.uuid4(),
                     json.dumps(payload),
-                    datetime.now(UTC),
+                    now,
                     delivery_id,
                     self.subscription_id,
                     body,

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(
         default=5, ge=1, description="consecutive dead deliveries that disable a subscription"
     )
+    webhook_secret_overlap_seconds: float = Field(
+        default=86400,
+        ge=0,
+        description="how long a rotated webhook secret keeps signing next to the new one",
+    )
     # Notifications to contacts (docs/notifications.md).
     smtp_url: str | None = Field(
         default=None,

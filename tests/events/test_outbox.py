@@ -3,6 +3,7 @@ change's own transaction; a change that rolls back leaves no event."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,3 +204,39 @@ async def test_file_events(
     uploaded, taken_back = (e for e in stored if e.kind == "responses:updated")
     assert uploaded.payload["responses"][0]["files"] == {"id_card": [card.json()["id"]]}
     assert taken_back.payload["responses"][0]["files"] == {}
+
+
+async def test_each_change_to_an_object_gets_the_next_sequence_in_commit_order(
+    sessionmaker: Sessions, tenant: Tenant
+) -> None:
+    """A form's (or case's) changes are numbered 1, 2, 3 … in the order they commit, a
+    response's events counting for its form; another object counts on its own. A change
+    started while another to the same object is uncommitted waits for it and takes the next
+    number (PostgreSQL: the row lock; SQLite: its single writer)."""
+    form, case = uuid.uuid4(), uuid.uuid4()
+
+    def change(kind: str, subject: uuid.UUID, form_id: uuid.UUID | None) -> outbox.NewEvent:
+        subject_type = kind.split(":")[0]
+        return outbox.NewEvent(tenant.id, kind, subject_type, subject, {}, form_id)
+
+    async def publish(*events: outbox.NewEvent) -> list[Event]:
+        async with sessionmaker() as session:
+            rows = await outbox.publish(session, list(events))
+            await session.commit()
+        return rows
+
+    created = await publish(change("forms:created", form, form))
+    answered = await publish(
+        change("responses:updated", uuid.uuid4(), form),
+        change("responses:completed", uuid.uuid4(), form),
+    )
+    other = await publish(change("cases:created", case, None))
+    assert [e.sequence for e in created + answered + other] == [1, 2, 2, 1]
+
+    async with sessionmaker() as first:
+        [early] = await outbox.publish(first, [change("forms:updated", form, form)])
+        later = asyncio.create_task(publish(change("forms:archived", form, form)))
+        await asyncio.sleep(0.2)  # let it reach the lock (it waits however long this is)
+        await first.commit()
+    [late] = await later
+    assert (early.sequence, late.sequence) == (3, 4)

@@ -3,9 +3,10 @@ worker's handler sends them to a real receiver that checks both signatures on ev
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from formcase.config import Settings
 from formcase.events.models import Job
@@ -67,11 +69,11 @@ async def test_enqueue_makes_one_delivery_per_subscription_and_batch(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: their forms:created go to no one
+    other_form = await make_form(client, tenant)
     everything = await subscribe(client, tenant, receiver, "/ok")
     completed_only = await subscribe(client, tenant, receiver, "/ok2", ["responses:completed"])
     await subscribe(client, tenant, receiver, "/never", ["forms:deleted"])
-    form = await make_form(client, tenant)
-    other_form = await make_form(client, tenant)
     async with sessionmaker() as session:
         from formcase.webhooks import service
 
@@ -102,10 +104,12 @@ async def test_enqueue_makes_one_delivery_per_subscription_and_batch(
     by_subscription = {str(d.subscription_id): d for d in deliveries}
     assert len(deliveries) == 3  # everything, completed-only, the form's own; not /never
     full = orjson.loads(by_subscription[everything["id"]].body)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", full.pop("occurred_at"))
     assert full == {
         "events": ["responses:updated", "responses:completed", "forms:updated"],
         "data": {"type": "responses", "id": str(response_id)},
         "request": form,
+        "sequence": 2,  # the form's second change (its creation was the first)
     }
     partial = by_subscription[completed_only["id"]]
     assert partial.events == ["responses:completed"]
@@ -136,8 +140,8 @@ async def test_delivered_with_both_signatures(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
     [call] = calls(receiver, delivery)
@@ -169,8 +173,8 @@ async def test_receiver_500_is_retried_with_the_same_id_and_recorded(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/fail")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     for attempt in (1, 2):
         with pytest.raises(DeliveryFailed, match="HTTP 500"):
@@ -198,13 +202,13 @@ async def test_receiver_down_then_up(
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     response = await client.post(
         "/v1/webhooks",
         json={"url": f"http://127.0.0.1:{port}/hook", "events": ["*"]},
         headers=tenant.headers,
     )
     subscription = response.json()
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="ConnectError"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -237,8 +241,8 @@ async def test_retry_after_of_a_busy_receiver_sets_the_next_try(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/busy")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(RetryLater, match="HTTP 429") as raised:
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -257,8 +261,8 @@ async def test_slow_receiver_times_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(settings, "webhook_timeout_seconds", 1.0)
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/slow")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="timed out after 1 s"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -275,8 +279,8 @@ async def test_redirect_is_not_followed(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/redirect")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     with pytest.raises(DeliveryFailed, match="redirects are not followed"):
         await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -294,8 +298,8 @@ async def test_private_address_refused_at_delivery_without_the_setting(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     monkeypatch.setattr(settings, "webhook_allow_private", False)
     with pytest.raises(DeliveryFailed, match="must start with https://"):
@@ -326,8 +330,8 @@ async def test_disabled_after_consecutive_dead_deliveries(
 ) -> None:
     monkeypatch.setattr(settings, "webhook_disable_after", 2)
     final = last_attempt(settings)
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/fail")
-    form = await make_form(client, tenant)
     made = [(await publish(sessionmaker, form, ["forms:updated"]))[1][0] for _ in range(3)]
     # not the last attempt: pending, no count
     with pytest.raises(DeliveryFailed):
@@ -367,8 +371,8 @@ async def test_success_resets_the_failure_count(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/flaky")
-    form = await make_form(client, tenant)
     _, [first] = await publish(sessionmaker, form, ["forms:updated"])
     _, [second] = await publish(sessionmaker, form, ["forms:updated"])
     with pytest.raises(DeliveryFailed):
@@ -391,8 +395,8 @@ async def test_redeliver_sends_the_same_delivery_again(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
     response = await client.post(
@@ -424,8 +428,8 @@ async def test_deleted_subscription_leaves_nothing_to_send(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
+    form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    form = await make_form(client, tenant)
     _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
     await client.delete(f"/v1/webhooks/{subscription['id']}", headers=tenant.headers)
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
@@ -434,24 +438,97 @@ async def test_deleted_subscription_leaves_nothing_to_send(
         assert await session.get(WebhookDelivery, delivery.id) is None
 
 
-async def test_a_rotated_secret_signs_the_next_attempts(
+async def test_a_rotated_secret_signs_next_to_the_new_one_for_the_overlap(
     client: httpx.AsyncClient,
     tenant: Tenant,
     receiver: Receiver,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Rotation keeps the old secret valid for the overlap (24 h by default): both sign,
+    space-separated in `webhook-signature`, and the official library accepts the message
+    with either. `overlap_seconds: 0` (or the setting at 0) ends the old one at once."""
     form = await make_form(client, tenant)  # first: its forms:created goes to no one
     subscription = await subscribe(client, tenant, receiver, "/ok")
-    _, [delivery] = await publish(sessionmaker, form, ["forms:created"])
-    response = await client.post(
-        f"/v1/webhooks/{subscription['id']}/secret", headers=tenant.headers
-    )
+    where = f"/v1/webhooks/{subscription['id']}/secret"
+    old = subscription["secret"]
+    assert subscription["previous_secret_expires_at"] is None
+    response = await client.post(where, headers=tenant.headers)
     assert response.status_code == 200, response.text
-    rotated = response.json()["secret"]
-    assert rotated.startswith("whsec_") and rotated != subscription["secret"]
-    receiver.secrets["/ok"] = rotated  # the receiver checks every call with it
+    rotated = response.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != old
+    overlap_ends = datetime.fromisoformat(rotated["previous_secret_expires_at"])
+    assert timedelta(hours=23) < overlap_ends - datetime.now(UTC) <= timedelta(hours=24)
+
+    receiver.secrets["/ok"] = (old, new)  # the receiver checks that each one verifies
+    _, [delivery] = await publish(sessionmaker, form, ["forms:updated"])
     await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
-    assert len(calls(receiver, delivery)) == 1
+    [call] = calls(receiver, delivery)
+    assert len(call.headers["webhook-signature"].split(" ")) == 2
     read = await client.get(f"/v1/webhooks/{subscription['id']}", headers=tenant.headers)
     assert "secret" not in read.json()
+    assert read.json()["previous_secret_expires_at"] == rotated["previous_secret_expires_at"]
+
+    # a leaked secret: no overlap; the secret in its overlap ends too
+    response = await client.post(where, json={"overlap_seconds": 0}, headers=tenant.headers)
+    newest = response.json()["secret"]
+    assert response.json()["previous_secret_expires_at"] is None
+    receiver.secrets["/ok"] = newest
+    _, [delivery] = await publish(sessionmaker, form, ["forms:updated"])
+    await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
+    [call] = calls(receiver, delivery)
+    assert len(call.headers["webhook-signature"].split(" ")) == 1
+    for ended in (old, new):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(ended).verify(call.body, call.headers)
+
+    # the server's setting: no overlap
+    monkeypatch.setattr(settings, "webhook_secret_overlap_seconds", 0)
+    response = await client.post(where, headers=tenant.headers)
+    assert response.json()["previous_secret_expires_at"] is None
+    receiver.secrets["/ok"] = response.json()["secret"]
+    _, [delivery] = await publish(sessionmaker, form, ["forms:updated"])
+    await deliver(context(sessionmaker, settings), {"delivery_id": str(delivery.id)})
+    [call] = calls(receiver, delivery)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(newest).verify(call.body, call.headers)
+
+    for wrong in ({"overlap_seconds": -1}, {"overlap_seconds": "a day"}, {"overlap": 60}):
+        response = await client.post(where, json=wrong, headers=tenant.headers)
+        assert response.status_code == 400, response.text
+        assert "overlap" in response.json()["message"]
+
+
+async def test_the_test_event_sends_a_signed_ping_now_and_answers_how_it_went(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver
+) -> None:
+    working = await subscribe(client, tenant, receiver, "/ok", ["responses:completed"])
+    response = await client.post(f"/v1/webhooks/{working['id']}/test", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    [call] = [c for c in receiver.received if c.headers["webhook-id"] == answer["id"]]
+    assert call.json["events"] == ["ping"]  # signatures: checked by the receiver
+    assert call.json["data"] == {"type": "webhooks", "id": working["id"]}
+    assert answer["events"] == ["ping"] and answer["status"] == "delivered"
+    attempt = answer["attempt"]
+    assert attempt["status_code"] == 200 and attempt["error"] is None
+    assert attempt["response_body"].startswith("thanks x") and attempt["duration_ms"] >= 0
+
+    failing = await subscribe(client, tenant, receiver, "/fail")
+    await client.patch(  # off: a test still goes, to try a receiver before turning it on
+        f"/v1/webhooks/{failing['id']}", json={"active": False}, headers=tenant.headers
+    )
+    response = await client.post(f"/v1/webhooks/{failing['id']}/test", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "failed"
+    assert answer["attempt"]["status_code"] == 500
+    assert answer["attempt"]["error"] == "HTTP 500"
+    assert answer["attempt"]["response_body"] == "receiver says no"
+    # not a delivery: nothing listed, nothing counted against the subscription
+    listing = await client.get(f"/v1/webhooks/{failing['id']}/deliveries", headers=tenant.headers)
+    assert listing.json()["data"] == []
+    read = await client.get(f"/v1/webhooks/{failing['id']}", headers=tenant.headers)
+    assert read.json()["consecutive_failures"] == 0

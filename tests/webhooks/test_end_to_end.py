@@ -4,6 +4,7 @@ delivery made in the same transaction, the app's own worker sending it to the re
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.webhooks.conftest import Received, Receiver, subscribe
 
 SURVEY = Path(__file__).parents[1] / "fill" / "survey.yaml"
 pytestmark = pytest.mark.usefixtures("allow_private")
+MILLISECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 async def received(receiver: Receiver, form_id: str, event: str) -> Received:
@@ -43,15 +45,19 @@ async def test_workspace_subscription_gets_created_and_archived(
     )
     form = response.json()
     call = await received(receiver, form["id"], "forms:created")
-    assert call.json == {
+    created = call.json
+    assert MILLISECONDS.fullmatch(created.pop("occurred_at"))
+    assert created == {
         "events": ["forms:created"],
         "data": {"type": "forms", "id": form["id"]},
         "request": form,
+        "sequence": 1,
     }
     await client.patch(f"/v1/forms/{form['id']}", json={"archived": True}, headers=tenant.headers)
     call = await received(receiver, form["id"], "forms:archived")
     assert call.json["events"] == ["forms:archived"]  # forms:updated is not subscribed to
     assert call.json["request"]["archived"] is True
+    assert call.json["sequence"] == 2
     listing = await client.get(
         f"/v1/webhooks/{subscription['id']}/deliveries", headers=tenant.headers
     )

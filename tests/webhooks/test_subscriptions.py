@@ -216,6 +216,7 @@ async def test_other_workspace_is_403_and_unknown_is_404(
         ("PATCH", where, {"active": False}),
         ("DELETE", where, None),
         ("POST", where + "/secret", None),
+        ("POST", where + "/test", None),
         ("GET", where + "/deliveries", None),
         ("POST", f"{where}/deliveries/{uuid.uuid4()}/redeliver", None),
     ]:

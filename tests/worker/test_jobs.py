@@ -325,3 +325,33 @@ async def test_old_done_jobs_are_purged_dead_ones_kept(sessionmaker: Sessions) -
         assert await session.get(Job, old_done.id) is None
         assert await session.get(Job, old_dead.id) is not None
         assert await session.get(Job, new_done.id) is not None
+
+
+async def test_a_waiting_job_is_put_back_uncounted_and_a_wake_up_is_not_lost(
+    sessionmaker: Sessions,
+) -> None:
+    """`postpone` (a handler's NotYet): pending again later, the attempt not counted. A
+    `wake` that came while the job ran (between its check and its postponing) makes it
+    due at once instead of after the wait."""
+    kind = new_kind()
+    [alone, woken] = await add_jobs(sessionmaker, kind, 2)
+    claimed = await jobs.claim(sessionmaker, "w1", 2, LEASE, [kind])
+    by_id = {job.id: job for job in claimed}
+    async with sessionmaker() as session:
+        await jobs.wake(session, woken.id)  # while it runs
+        await session.commit()
+    for job in claimed:
+        await jobs.postpone(sessionmaker, job, timedelta(hours=1))
+    waiting, due = await reload(sessionmaker, alone.id), await reload(sessionmaker, woken.id)
+    assert (waiting.status, waiting.attempts) == ("pending", 0)
+    assert waiting.run_after > utcnow() + timedelta(minutes=59)
+    assert (due.status, due.attempts) == ("pending", 0)
+    assert due.run_after <= utcnow()
+    [again] = await jobs.claim(sessionmaker, "w2", 2, LEASE, [kind])
+    assert again.id == woken.id and again.attempts == 1 and by_id[woken.id].attempts == 1
+    # a wake-up of a job that waits makes it due too
+    async with sessionmaker() as session:
+        await jobs.wake(session, alone.id)
+        await session.commit()
+    [last] = await jobs.claim(sessionmaker, "w2", 2, LEASE, [kind])
+    assert last.id == alone.id

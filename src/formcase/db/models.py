@@ -5,7 +5,7 @@ from formcase.auth.models import ApiToken, token_workspaces
 from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep, CaseTemplate
 from formcase.db.base import Base
 from formcase.docintel.models import DocintelJob
-from formcase.events.models import Event, Job
+from formcase.events.models import Event, EventSequence, Job
 from formcase.forms.models import Form, FormTally
 from formcase.notifications.models import Notification
 from formcase.responses.models import Response, ResponseEvent
@@ -30,6 +30,7 @@ __all__ = [
     "CaseTemplate",
     "DocintelJob",
     "Event",
+    "EventSequence",
     "Form",
     "FormTally",
     "FormTemplate",

@@ -27,6 +27,29 @@ class Event(IdMixin, Base):
     form_id: Mapped[uuid.UUID | None]  # for per-form webhook subscriptions
     payload: Mapped[dict[str, Any]]  # the object as it was (for forms: the form object)
     created_at: Mapped[datetime]
+    # The object's count of changes (see EventSequence) with this batch; None before 0013.
+    sequence: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def object_id(self) -> uuid.UUID:
+        """What the event is about, for ordering: the form (of a response's events too) or
+        the case."""
+        return self.form_id or self.subject_id
+
+
+class EventSequence(Base):
+    """Per object (a form, a case), how many changes have published events: the `sequence`
+    of the next batch is one more. Incremented in the publishing transaction, whose row lock
+    on PostgreSQL (SQLite's single writer elsewhere) makes the order of sequences the order
+    of commits."""
+
+    __tablename__ = "event_sequences"
+
+    object_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer)
 
 
 class Job(IdMixin, TimestampMixin, Base):

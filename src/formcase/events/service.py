@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase.events.models import Event
+from formcase.events.models import Event, EventSequence
 from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
 from formcase.webhooks import service as webhooks
@@ -38,6 +40,30 @@ def frozen(document: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
+async def next_sequences(
+    session: AsyncSession, objects: dict[uuid.UUID, uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """One more change to each of these objects (object id -> its workspace's id): their new
+    sequence numbers, 1 for an object's first. Each is one upsert whose row stays locked
+    until the transaction ends, so that on PostgreSQL a concurrent change to the same object
+    waits and takes the next number: sequences follow commits. Taken in id order, so that
+    two transactions naming the same objects cannot deadlock."""
+    table = cast(Table, EventSequence.__table__)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    numbers = {}
+    for object_id in sorted(objects):
+        statement = (
+            insert(table)
+            .values(object_id=object_id, workspace_id=objects[object_id], sequence=1)
+            .on_conflict_do_update(
+                index_elements=[table.c.object_id], set_={"sequence": table.c.sequence + 1}
+            )
+            .returning(table.c.sequence)
+        )
+        numbers[object_id] = int((await session.execute(statement)).scalar_one())
+    return numbers
+
+
 async def publish(session: AsyncSession, events: list[NewEvent]) -> list[Event]:
     """Add these events (one batch: delivered together) and their deliveries to the
     session's transaction. Does not commit."""
@@ -45,6 +71,9 @@ async def publish(session: AsyncSession, events: list[NewEvent]) -> list[Event]:
         return []
     batch_id = uuid.uuid4()
     now = utcnow()
+    sequences = await next_sequences(
+        session, {new.form_id or new.subject_id: new.workspace_id for new in events}
+    )
     copies: dict[int, dict[str, Any]] = {}  # one copy per payload object, not per event
     rows = []
     for new in events:
@@ -62,6 +91,7 @@ async def publish(session: AsyncSession, events: list[NewEvent]) -> list[Event]:
                 form_id=new.form_id,
                 payload=payload,
                 created_at=now,
+                sequence=sequences[new.form_id or new.subject_id],
             )
         )
     session.add_all(rows)

@@ -21,10 +21,12 @@ from formcase.webhooks.schemas import (
     DeliveryOut,
     JsonWebKeySet,
     RedeliverOut,
+    SecretRotation,
     WebhookCreate,
     WebhookListParams,
     WebhookOut,
     WebhookPatch,
+    WebhookTestOut,
 )
 
 router = APIRouter(tags=["webhooks"], route_class=QueryModelRoute)
@@ -81,13 +83,31 @@ async def update_webhook(
 @router.post("/webhooks/{webhook_id}/secret", response_model=WebhookOut)
 async def rotate_secret(
     webhook_id: uuid.UUID,
+    body: SecretRotation | None = None,
     principal: Principal = Depends(require_principal),
     session: AsyncSession = REQUEST_SESSION,
     settings: Settings = Depends(settings_of),
 ) -> JSONBytes:
-    """Replace the subscription's signing secret by a new one, shown in this answer only
-    (also how to learn the secret of a form's own webhook)."""
-    return JSONBytes(await service.rotate_secret(session, principal, webhook_id, settings))
+    """Give the subscription a new signing secret, shown in this answer only (also how to
+    learn a secret for a form's own webhook). The replaced secret keeps signing next to it
+    for `overlap_seconds` (default 24 h; 0 ends it now)."""
+    document = await service.rotate_secret(session, principal, webhook_id, body, settings)
+    return JSONBytes(document)
+
+
+@router.post("/webhooks/{webhook_id}/test", response_model=WebhookTestOut)
+async def test_webhook(
+    webhook_id: uuid.UUID,
+    request: Request,
+    principal: Principal = Depends(require_principal),
+    session: AsyncSession = REQUEST_SESSION,
+    settings: Settings = Depends(settings_of),
+) -> JSONBytes:
+    """Send a signed `ping` message to the subscription's URL now, and answer how it went:
+    the receiver's status, the time it took, the start of its answer, or the error."""
+    sessionmaker = request.app.state.database.sessionmaker
+    document = await service.send_test(session, sessionmaker, principal, webhook_id, settings)
+    return JSONBytes(document)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)

@@ -5,37 +5,38 @@ Raising makes the worker retry the job later (with backoff); returning ends it. 
 at-least-once: its `webhook-id` (the delivery's id) is the same on every try, so a receiver
 can drop duplicates.
 
-One delivery costs one read (the delivery with its subscription) and one transaction
-recording the attempt, whose updates lock only the delivery's row: the subscription's row is
-written only when its failure count changes (a lock on it per delivery, as before, queued
-every delivery of a subscription behind one another, and behind them the API's inserts of
-new deliveries, whose foreign key needs a share lock on the same row). The signing key is
-kept for a minute per process; the HTTP connection is the worker's, kept alive."""
+Deliveries of one subscription about one object go in order (docs/webhooks.md, "Order"): a
+delivery whose predecessor is still to be sent waits (NotYet, the attempt not counted), and
+the transaction recording a delivery's end wakes the next one's job.
+
+One delivery costs one read (the delivery with its subscription, and whether one before it
+is unfinished) and one transaction recording the attempt, whose updates lock only the
+delivery's row: the subscription's row is written only when its failure count changes (a
+lock on it per delivery, as before, queued every delivery of a subscription behind one
+another, and behind them the API's inserts of new deliveries, whose foreign key needs a
+share lock on the same row). The signing key is kept for a minute per process
+(formcase.webhooks.sending); the HTTP connection is the worker's, kept alive."""
 
 from __future__ import annotations
 
-import time
 import uuid
-import weakref
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from formcase import __version__
 from formcase.config import Settings
 from formcase.kit.time import isoformat_z, utcnow
-from formcase.webhooks import guard, repository, signing
+from formcase.webhooks import repository, signing
+from formcase.webhooks.sending import send_now
 from formcase.webhooks.service import DEAD, DELIVERED, FAILED, JOB_KIND
-from formcase.worker.registry import JobContext, RetryLater, handler, http_client
+from formcase.worker import jobs
+from formcase.worker.registry import JobContext, NotYet, RetryLater, handler
 
-BODY_EXCERPT = 2000
-MAX_RETRY_AFTER = 3600.0
 DEFAULT_MAX_ATTEMPTS = 10
-KEY_CACHE_SECONDS = 60.0
+# A delivery waiting for an earlier one is woken when that one ends; it also looks again
+# after this long, should the wake-up be lost (the earlier one's job ended without recording).
+ORDER_RECHECK_SECONDS = 60.0
 
 
 class DeliveryFailed(Exception):
@@ -47,120 +48,38 @@ def _max_attempts(settings: Settings) -> int:
     return int(value)
 
 
-@dataclass
-class Outcome:
-    status_code: int | None = None
-    excerpt: str | None = None
-    error: str | None = None
-    retry_after: float | None = None  # seconds, from a 429/503's Retry-After
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None or not value.strip().isdigit():
-        return None  # the HTTP-date form is rare for webhooks; the backoff applies then
-    return min(float(value.strip()), MAX_RETRY_AFTER)
-
-
-async def _send(
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    settings: Settings,
-    client: httpx.AsyncClient | None = None,
-) -> Outcome:
-    """POST the body and say how it went, never raising. Only the start of the answer is
-    read (a receiver cannot make the worker read megabytes)."""
-    try:
-        await guard.check_destination(url, allow_private=settings.webhook_allow_private)
-    except guard.UnsafeURL as exc:
-        return Outcome(error=exc.message)
-    if client is None:  # outside a worker: a client for this call
-        async with http_client() as own:
-            return await _send(url, body, headers, settings, own)
-    timeout = httpx.Timeout(settings.webhook_timeout_seconds)
-    try:
-        async with client.stream(
-            "POST", url, content=body, headers=headers, timeout=timeout
-        ) as response:
-            read = b""
-            async for chunk in response.aiter_bytes():
-                read += chunk
-                if len(read) >= BODY_EXCERPT * 4:
-                    break
-    except httpx.TimeoutException as exc:
-        seconds = settings.webhook_timeout_seconds
-        return Outcome(error=f"timed out after {seconds:g} s ({type(exc).__name__})")
-    except httpx.HTTPError as exc:
-        return Outcome(error=f"{type(exc).__name__}: {exc}".rstrip(": "))
-    outcome = Outcome(response.status_code, read.decode("utf-8", "replace")[:BODY_EXCERPT])
-    if response.is_redirect:
-        location = response.headers.get("location", "")
-        outcome.error = f"redirected to {location!r}: redirects are not followed"
-    elif not response.is_success:
-        outcome.error = f"HTTP {response.status_code}"
-        if response.status_code in (429, 503):
-            outcome.retry_after = _retry_after(response.headers.get("retry-after"))
-    return outcome
-
-
-# sessionmaker (one per database) -> (when read, key id, key): the signing key is read once
-# a minute, not once per delivery
-_keys: weakref.WeakKeyDictionary[
-    async_sessionmaker[AsyncSession], tuple[float, str, rsa.RSAPrivateKey]
-] = weakref.WeakKeyDictionary()
-
-
-async def _signing_key(context: JobContext) -> tuple[str, rsa.RSAPrivateKey]:
-    cached = _keys.get(context.sessionmaker)
-    if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
-        return cached[1], cached[2]
-    key_id, key = await signing.signing_key(context.sessionmaker, context.settings)
-    _keys[context.sessionmaker] = (time.monotonic(), key_id, key)
-    return key_id, key
-
-
-async def _headers(
-    context: JobContext, message_id: str, body: bytes, url: str, secret: str, now: int
-) -> dict[str, str]:
-    key_id, key = await _signing_key(context)
-    issuer = context.settings.public_url + "/"
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": f"formcase-webhooks/{__version__}",
-        **signing.penbox_headers(body, url, key_id, key, issuer, now),
-        "webhook-id": message_id,
-        "webhook-timestamp": str(now),
-        "webhook-signature": signing.standard_signature(secret, message_id, now, body),
-    }
-
-
 @handler(JOB_KIND)
 async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
-    """Send the delivery `payload["delivery_id"]` once."""
+    """Send the delivery `payload["delivery_id"]` once, unless an earlier delivery of its
+    subscription about the same object is still to be sent: then it waits (NotYet) until
+    that one ends and wakes it (or ORDER_RECHECK_SECONDS, should a wake-up be lost)."""
     settings = context.settings
     delivery_id = uuid.UUID(payload["delivery_id"])
     async with context.sessionmaker() as session:
         found = await repository.to_send(session, delivery_id)
         if found is None:
             return  # its subscription (and so it) was deleted
+        if await repository.waits(session, found):
+            raise NotYet(
+                "an earlier delivery about the same object is not sent yet",
+                timedelta(seconds=ORDER_RECHECK_SECONDS),
+            )
         if not found.active:
-            await _not_sent(session, delivery_id, found.disabled_reason)
+            await _not_sent(session, delivery_id, found, found.disabled_reason)
             return
         body, url = found.body, found.url
-        secret = signing.decrypt_secret(found.secret_encrypted, settings.resolved_secret_key)
+        secrets = signing.secrets_of(found, settings.resolved_secret_key, utcnow())
         await session.rollback()  # no transaction held open while the receiver answers
 
-    at = utcnow()
-    headers = await _headers(context, str(delivery_id), body, url, secret, int(at.timestamp()))
-    started = time.perf_counter()
-    outcome = await _send(url, body, headers, settings, context.http)
-    duration_ms = round((time.perf_counter() - started) * 1000)
-
+    at, duration_ms, outcome = await send_now(
+        context.sessionmaker, settings, str(delivery_id), body, url, secrets, context.http
+    )
     async with context.sessionmaker() as session:
         await _record(
             session,
             context,
             delivery_id,
+            found,
             at,
             duration_ms,
             outcome.status_code,
@@ -174,8 +93,19 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
         raise DeliveryFailed(message)
 
 
+async def _wake_next(session: AsyncSession, found: repository.ToSend) -> None:
+    """This delivery has ended (delivered, dead, not sent): the next one about the same
+    object may go. One statement, in the transaction recording the end."""
+    following = repository.next_job(found)
+    if following is not None:
+        await jobs.wake(session, following)
+
+
 async def _not_sent(
-    session: AsyncSession, delivery_id: uuid.UUID, disabled_reason: str | None
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    found: repository.ToSend,
+    disabled_reason: str | None,
 ) -> None:
     """The subscription is not active: the delivery fails at once, saying why."""
     reason = f" ({disabled_reason})" if disabled_reason else ""
@@ -190,6 +120,7 @@ async def _not_sent(
         response_body=None,
         error=f"not sent: the subscription is not active{reason}",
     )
+    await _wake_next(session, found)
     await session.commit()
 
 
@@ -197,6 +128,7 @@ async def _record(
     session: AsyncSession,
     context: JobContext,
     delivery_id: uuid.UUID,
+    found: repository.ToSend,
     at: datetime,
     duration_ms: int,
     status_code: int | None,
@@ -228,6 +160,8 @@ async def _record(
         response_body=excerpt,
         error=error,
     )
+    if error is None or dead:
+        await _wake_next(session, found)
     if error is None:  # a success ends a run of failures
         await repository.reset_failures(session, subscription_id)
     elif dead:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, UnaryExpression, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formcase.events.models import Job
 from formcase.kit.listing import paged
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -81,33 +82,117 @@ async def delivery(
 _deliveries = cast(Table, WebhookDelivery.__table__)
 _subscriptions = cast(Table, WebhookSubscription.__table__)
 _attempts = cast(Table, WebhookAttempt.__table__)
+_jobs = cast(Table, Job.__table__)
 
 
 class ToSend(NamedTuple):
-    """What sending a delivery needs: its body, and of its subscription the rest."""
+    """What sending a delivery needs: its body and place in its object's order, and of its
+    subscription the rest."""
 
     body: bytes
+    object_id: uuid.UUID | None
+    sequence: int | None
+    subscription_id: uuid.UUID
     url: str
     active: bool
     disabled_reason: str | None
     secret_encrypted: bytes
+    previous_secret_encrypted: bytes | None
+    previous_secret_expires_at: datetime | None
+    behind: bool  # an earlier delivery about the same object was unfinished (see `waits`)
+
+
+def _still_to_send(deliveries: Any) -> Any:
+    """Of these deliveries, those still to be sent: pending, with a job that will send them
+    (not one that ended without recording why, nor a test's)."""
+    return and_(
+        deliveries.c.status == "pending",
+        select(_jobs.c.id)
+        .where(_jobs.c.id == deliveries.c.job_id, _jobs.c.status.in_(("pending", "running")))
+        .exists(),
+    )
+
+
+_earlier = _deliveries.alias("earlier")
+# An earlier delivery of the same subscription about the same object is still to be sent
+# (never for a delivery from before migration 0013: NULLs compare as nothing).
+_BEHIND = (
+    select(_earlier.c.id)
+    .where(
+        _earlier.c.subscription_id == _deliveries.c.subscription_id,
+        _earlier.c.object_id == _deliveries.c.object_id,
+        _earlier.c.sequence < _deliveries.c.sequence,
+        _still_to_send(_earlier),
+    )
+    .exists()
+    .label("behind")
+)
 
 
 async def to_send(session: AsyncSession, delivery_id: uuid.UUID) -> ToSend | None:
-    """A delivery and its subscription, in one query."""
+    """A delivery and its subscription, and whether one before it is unfinished, in one
+    query."""
     result = await session.execute(
         select(
             _deliveries.c.body,
+            _deliveries.c.object_id,
+            _deliveries.c.sequence,
+            _deliveries.c.subscription_id,
             _subscriptions.c.url,
             _subscriptions.c.active,
             _subscriptions.c.disabled_reason,
             _subscriptions.c.secret_encrypted,
+            _subscriptions.c.previous_secret_encrypted,
+            _subscriptions.c.previous_secret_expires_at,
+            _BEHIND,
         )
         .join(_subscriptions, _subscriptions.c.id == _deliveries.c.subscription_id)
         .where(_deliveries.c.id == delivery_id)
     )
     row = result.one_or_none()
-    return None if row is None else ToSend(*row)
+    return None if row is None else ToSend(**row._mapping)
+
+
+async def waits(session: AsyncSession, found: ToSend) -> bool:
+    """Whether an earlier delivery of this subscription about this object is unfinished.
+
+    `found.behind` said so without locks; it is asked again FOR SHARE (PostgreSQL), so that
+    a delivery whose end is being recorded right now is waited for and then seen as ended:
+    the wake-up its recording sends is never missed. (`behind` false needs no second look:
+    an ended delivery is not pending again but by a hand-made redelivery.)"""
+    if not found.behind or found.object_id is None or found.sequence is None:
+        return False
+    query = (
+        select(_deliveries.c.id)
+        .where(
+            _deliveries.c.subscription_id == found.subscription_id,
+            _deliveries.c.object_id == found.object_id,
+            _deliveries.c.sequence < found.sequence,
+            _still_to_send(_deliveries),
+        )
+        .limit(1)
+        .with_for_update(read=True, of=_deliveries)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+def next_job(found: ToSend) -> Any:
+    """The job of the delivery that comes next after this one, as a scalar subquery (to
+    wake when this one ends); None for a delivery without a place in an order."""
+    if found.object_id is None or found.sequence is None:
+        return None
+    return (
+        select(_deliveries.c.job_id)
+        .where(
+            _deliveries.c.subscription_id == found.subscription_id,
+            _deliveries.c.object_id == found.object_id,
+            _deliveries.c.sequence > found.sequence,
+            _still_to_send(_deliveries),
+        )
+        .order_by(_deliveries.c.sequence)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 async def update_delivery(

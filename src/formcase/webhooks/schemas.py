@@ -73,8 +73,25 @@ class WebhookOut(BaseModel):
     updated_at: datetime
     disabled_reason: str | None
     consecutive_failures: int
+    previous_secret_expires_at: datetime | None = Field(
+        None,
+        description="after a rotation: until when the replaced secret still signs, next to "
+        "the new one (`webhook-signature` then holds both)",
+    )
     secret: str | None = Field(
-        None, description="whsec_…: the Standard Webhooks key, shown once, on creation"
+        None,
+        description="whsec_…: the Standard Webhooks key, shown only in the answers of "
+        "POST /v1/webhooks and POST /v1/webhooks/{id}/secret",
+    )
+
+
+class SecretRotation(_Body):
+    overlap_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86400,
+        description="how long the replaced secret keeps signing next to the new one; "
+        "default: the server's FORMCASE_WEBHOOK_SECRET_OVERLAP_SECONDS (24 h); 0: it ends now",
     )
 
 
@@ -107,6 +124,15 @@ class DeliveryListParams(PageParams):
     """Newest first, always: no `sort`."""
 
     status: Literal["pending", "delivered", "failed", "dead"] | None = None
+
+
+class WebhookTestOut(BaseModel):
+    id: str = Field(description="the test message's `webhook-id`")
+    events: list[Literal["ping"]]
+    status: Literal["delivered", "failed"] = Field(
+        description="delivered: the receiver answered 2xx in time"
+    )
+    attempt: AttemptOut
 
 
 class RedeliverOut(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import SQLColumnExpression
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.auth.principal import Principal
 from formcase.config import Settings
@@ -18,13 +19,14 @@ from formcase.kit.errors import BadRequest
 from formcase.kit.listing import PageMeta, order_by
 from formcase.kit.responses import api_json
 from formcase.kit.time import utcnow
-from formcase.webhooks import guard, repository, signing
+from formcase.webhooks import guard, repository, sending, signing
 from formcase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from formcase.webhooks.schemas import (
     ALIASES,
     ALL_EVENTS,
     EVENTS,
     DeliveryListParams,
+    SecretRotation,
     WebhookCreate,
     WebhookListParams,
     WebhookPatch,
@@ -34,6 +36,7 @@ from formcase.workspaces import service as workspaces
 
 Document = dict[str, Any]
 JOB_KIND = "webhook"
+PING = "ping"  # the test event's kind (POST /v1/webhooks/{id}/test); not subscribable
 PENDING, DELIVERED, FAILED, DEAD = "pending", "delivered", "failed", "dead"
 SORTABLE: dict[str, SQLColumnExpression[Any]] = {
     "created_at": WebhookSubscription.created_at,
@@ -61,6 +64,12 @@ async def check_url(url: str, settings: Settings) -> str:
     return url
 
 
+def _overlap_ends(subscription: WebhookSubscription) -> datetime | None:
+    """Until when the secret a rotation replaced still signs (None: it does not)."""
+    expires = subscription.previous_secret_expires_at
+    return expires if expires is not None and expires > utcnow() else None
+
+
 def to_document(subscription: WebhookSubscription, secret: str | None = None) -> Document:
     document: Document = {
         "id": subscription.id,
@@ -73,6 +82,7 @@ def to_document(subscription: WebhookSubscription, secret: str | None = None) ->
         "updated_at": subscription.updated_at,
         "disabled_reason": subscription.disabled_reason,
         "consecutive_failures": subscription.consecutive_failures,
+        "previous_secret_expires_at": _overlap_ends(subscription),
     }
     if secret is not None:
         document["secret"] = secret
@@ -100,6 +110,8 @@ def _new(
         events=events,
         active=active,
         secret_encrypted=signing.encrypt_secret(secret, settings_secret),
+        previous_secret_encrypted=None,
+        previous_secret_expires_at=None,
         consecutive_failures=0,
         disabled_reason=None,
         created_at=now,
@@ -225,16 +237,72 @@ async def update(
 
 
 async def rotate_secret(
-    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, settings: Settings
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: uuid.UUID,
+    body: SecretRotation | None,
+    settings: Settings,
 ) -> Document:
-    """A new Standard Webhooks secret, shown in the answer (the only way to learn a form's own
-    subscription's); the old one stops signing at once."""
+    """A new Standard Webhooks secret, shown in the answer (for a form's own subscription,
+    the only moment its secret is shown). The replaced one keeps signing next to it for the
+    overlap (`overlap_seconds`, or the server's setting), so that the receiver can switch
+    without refusing messages; 0 ends it at once (a leaked secret). An earlier secret still
+    in its overlap ends now: two sign at most."""
     subscription = await _granted(session, principal, subscription_id, lock=True)
+    overlap = settings.webhook_secret_overlap_seconds
+    if body is not None and body.overlap_seconds is not None:
+        overlap = body.overlap_seconds
+    now = utcnow()
     secret = signing.new_secret()
+    if overlap > 0:
+        subscription.previous_secret_encrypted = subscription.secret_encrypted
+        subscription.previous_secret_expires_at = now + timedelta(seconds=overlap)
+    else:
+        subscription.previous_secret_encrypted = None
+        subscription.previous_secret_expires_at = None
     subscription.secret_encrypted = signing.encrypt_secret(secret, settings.resolved_secret_key)
-    subscription.updated_at = utcnow()
+    subscription.updated_at = now
     await session.commit()
     return to_document(subscription, secret)
+
+
+async def send_test(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    subscription_id: uuid.UUID,
+    settings: Settings,
+) -> Document:
+    """A `ping` message, signed as every message is, sent now to the subscription's URL
+    (active or not), and how it went. Not recorded as a delivery, not retried, and not
+    counted against the subscription."""
+    subscription = await _granted(session, principal, subscription_id)
+    url = subscription.url
+    secrets = signing.secrets_of(subscription, settings.resolved_secret_key, utcnow())
+    await session.rollback()  # no transaction held open while the receiver answers
+    message_id = str(uuid.uuid4())
+    body = api_json(
+        {
+            "events": [PING],
+            "data": {"type": "webhooks", "id": subscription_id},
+            "occurred_at": occurred_at(utcnow()),
+        }
+    )
+    at, duration_ms, outcome = await sending.send_now(
+        sessionmaker, settings, message_id, body, url, secrets
+    )
+    return {
+        "id": message_id,
+        "events": [PING],
+        "status": DELIVERED if outcome.error is None else FAILED,
+        "attempt": {
+            "at": at,
+            "status_code": outcome.status_code,
+            "duration_ms": duration_ms,
+            "response_body": outcome.excerpt,
+            "error": outcome.error,
+        },
+    }
 
 
 async def delete(session: AsyncSession, principal: Principal, subscription_id: uuid.UUID) -> None:
@@ -250,15 +318,24 @@ def _wants(subscription: WebhookSubscription, kind: str) -> bool:
     return ALL_EVENTS in subscription.events or kind in subscription.events
 
 
+def occurred_at(at: datetime) -> str:
+    """`2026-12-07T10:00:00.123Z`: to the millisecond, so that a receiver can order two
+    changes made within one second."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def body_of(batch: list[Event]) -> bytes:
     """Penbox's payload for these events (all of one batch, in the order they were made):
     `data` names the first event's subject; `request` is the form as it was (`case`, the
-    case, for case events)."""
+    case, for case events). formcase adds `occurred_at` and `sequence` (the object's count
+    of changes: a receiver drops a message whose sequence is not above the last it kept)."""
     first = batch[0]
     payload = {
         "events": [event.kind for event in batch],
         "data": {"type": first.subject_type, "id": first.subject_id},
         "case" if first.subject_type == "cases" else "request": first.payload,
+        "occurred_at": occurred_at(first.created_at),
+        "sequence": first.sequence,
     }
     return api_json(payload)
 
@@ -300,16 +377,18 @@ async def enqueue(session: AsyncSession, events: list[Event]) -> None:
                 status=PENDING,
                 attempts=0,
                 delivered_at=None,
+                object_id=wanted[0].object_id,
+                sequence=wanted[0].sequence,
                 created_at=now,
                 updated_at=now,
             )
             session.add(delivery)
-            jobs.add(
+            delivery.job_id = jobs.add(
                 session,
                 JOB_KIND,
                 {"delivery_id": str(delivery.id)},
                 workspace_id=subscription.workspace_id,
-            )
+            ).id
 
 
 def _attempt_document(attempt: WebhookAttempt) -> Document:
@@ -368,8 +447,8 @@ async def redeliver(
     assert delivery is not None
     delivery.status = PENDING
     delivery.updated_at = utcnow()
-    jobs.add(
+    delivery.job_id = jobs.add(
         session, JOB_KIND, {"delivery_id": str(delivery.id)}, workspace_id=delivery.workspace_id
-    )
+    ).id
     await session.commit()
     return {"delivery_id": delivery.id, "status": delivery.status}

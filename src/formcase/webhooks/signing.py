@@ -1,8 +1,9 @@
 """Both signatures a delivery carries, and the keys behind them.
 
 * Penbox's: `Digest: SHA-512=<base64>` and `x-pnbx-signature`, a JWT (RS256) whose claims bind
-  it to the body (`digest`), the URL (`aud`) and the method, signed with the server's key
-  published at /.well-known/jwks.json.
+  it to the body (`digest`: the bare base64, without the header's `SHA-512=`, as Penbox's
+  verification code compares it), the URL (`aud`) and the method, signed with the server's
+  key published at /.well-known/jwks.json.
 * Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` =
   `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, the key being the base64 part of
   the subscription's `whsec_…` secret.
@@ -19,7 +20,8 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -71,6 +73,27 @@ def decrypt_secret(stored: bytes, server_secret: bytes) -> str:
         ) from None
 
 
+class HasSecrets(Protocol):
+    """A subscription's secrets as stored (the row, or the columns the worker reads)."""
+
+    @property
+    def secret_encrypted(self) -> bytes: ...
+    @property
+    def previous_secret_encrypted(self) -> bytes | None: ...
+    @property
+    def previous_secret_expires_at(self) -> datetime | None: ...
+
+
+def secrets_of(holder: HasSecrets, server_secret: bytes, now: datetime) -> list[str]:
+    """The secrets that sign now: the subscription's, and the one a rotation replaced while
+    its overlap lasts."""
+    signing = [decrypt_secret(holder.secret_encrypted, server_secret)]
+    previous, expires = holder.previous_secret_encrypted, holder.previous_secret_expires_at
+    if previous is not None and expires is not None and expires > now:
+        signing.append(decrypt_secret(previous, server_secret))
+    return signing
+
+
 def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """The Standard Webhooks `webhook-signature` value."""
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
@@ -81,9 +104,9 @@ def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes
 # --- Penbox's digest and JWT -------------------------------------------------------------
 
 
-def digest(body: bytes) -> str:
-    """The `Digest` header (and the JWT's `digest` claim)."""
-    return "SHA-512=" + base64.b64encode(hashlib.sha512(body).digest()).decode()
+def body_digest(body: bytes) -> str:
+    """The JWT's `digest` claim: the base64 of the body's SHA-512, nothing before it."""
+    return base64.b64encode(hashlib.sha512(body).digest()).decode()
 
 
 def jwt_rs256(claims: dict[str, Any], key: rsa.RSAPrivateKey, key_id: str) -> str:
@@ -187,13 +210,13 @@ async def jwks(
 def penbox_headers(
     body: bytes, url: str, key_id: str, key: rsa.RSAPrivateKey, issuer: str, now: int
 ) -> dict[str, str]:
-    body_digest = digest(body)
+    hashed = body_digest(body)
     claims = {
         "iss": issuer,
         "aud": url,
         "method": "POST",
-        "digest": body_digest,
+        "digest": hashed,
         "iat": now,
         "exp": now + JWT_LIFETIME,
     }
-    return {"Digest": body_digest, "x-pnbx-signature": jwt_rs256(claims, key, key_id)}
+    return {"Digest": "SHA-512=" + hashed, "x-pnbx-signature": jwt_rs256(claims, key, key_id)}

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     event,
     or_,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from formcase.config import Settings
 from formcase.events.models import Job
@@ -297,6 +299,42 @@ async def retry(
         )
         await session.commit()
     return str(values["status"]) if result.rowcount else ""  # type: ignore[attr-defined]
+
+
+async def postpone(
+    sessionmaker: async_sessionmaker[AsyncSession], job: Job, after: timedelta
+) -> None:
+    """The job waits for another (`NotYet`): pending again after `after`, the attempt not
+    counted. Unless `wake` named it while it ran (its `run_after` is no longer the one it
+    was claimed with): then it is due at once, and the wake-up is not lost."""
+    now = utcnow()
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Job)
+            .where(_held(job))
+            .values(
+                status=PENDING,
+                leased_until=None,
+                attempts=Job.attempts - 1,
+                run_after=case((Job.run_after == job.run_after, now + after), else_=Job.run_after),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+
+
+async def wake(session: AsyncSession, job_id: uuid.UUID | ScalarSelect[Any]) -> None:
+    """Make a job that waits (`postpone`) due now, in the caller's transaction (workers are
+    told when it commits). A job running meanwhile is due again as soon as it postpones
+    itself. `job_id` may be a scalar subquery that finds it (a NULL wakes nothing)."""
+    result = await session.execute(
+        update(_jobs)
+        .where(_jobs.c.id == job_id, _jobs.c.status.in_((PENDING, RUNNING)))
+        .values(run_after=utcnow())
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        session.info[_NOTIFY] = True
 
 
 async def renew(

@@ -70,7 +70,8 @@ HANDLERS: dict[str, Handler] = {}
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
     """Register a coroutine as the handler of a job kind: returning ends the job (done);
-    raising retries it with backoff (`RetryLater` sets the delay, `GiveUp` makes it dead)."""
+    raising retries it with backoff (`RetryLater` sets the delay, `GiveUp` makes it dead,
+    `NotYet` puts it back without counting the attempt)."""
 
     def register(function: Handler) -> Handler:
         if kind in HANDLERS and HANDLERS[kind] is not function:
@@ -83,6 +84,16 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 class RetryLater(Exception):
     """Raise to retry after a given delay (a receiver's Retry-After) instead of the backoff."""
+
+    def __init__(self, message: str, after: timedelta) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class NotYet(Exception):
+    """Raise when the job must wait for another (a webhook delivery for the one before it):
+    pending again after `after`, or as soon as `jobs.wake` names it, the attempt not
+    counted."""
 
     def __init__(self, message: str, after: timedelta) -> None:
         super().__init__(message)

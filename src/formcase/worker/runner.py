@@ -40,6 +40,7 @@ from formcase.worker.registry import (
     GiveUp,
     Handler,
     JobContext,
+    NotYet,
     RetryLater,
     handler,
     http_client,
@@ -54,7 +55,16 @@ from formcase.webhooks import jobs as webhook_jobs  # noqa: F401
 if os.environ.get("FORMCASE_TEST_HANDLERS") == "1":  # test-only job kinds (tests/worker)
     from formcase.worker import testing  # noqa: F401
 
-__all__ = ["HANDLERS", "GiveUp", "Handler", "JobContext", "RetryLater", "Worker", "handler"]
+__all__ = [
+    "HANDLERS",
+    "GiveUp",
+    "Handler",
+    "JobContext",
+    "NotYet",
+    "RetryLater",
+    "Worker",
+    "handler",
+]
 
 log = logging.getLogger("formcase.worker")
 
@@ -224,6 +234,8 @@ class Worker:
                 await jobs.retry(
                     self.sessionmaker, job, _describe(exc), self.settings, after=exc.after
                 )
+            except NotYet as exc:
+                await jobs.postpone(self.sessionmaker, job, exc.after)
             except TimeoutError as exc:
                 seconds = self.settings.job_timeout_seconds
                 error = f"timed out after {seconds:g} s" + (f": {exc}" if str(exc) else "")
