@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httptools
@@ -184,7 +185,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _too_large(self._peer(), reason)
         self._stop_head_timer()
         self.reading_head = False
-        message = f"The request's header fields are too large: {reason}, the most this server reads."
+        message = (
+            f"The request's header fields are too large: {reason}, the most this server reads."
+        )
         self._answer_and_close(431, message)
 
     def _head_timed_out(self) -> None:
@@ -206,7 +209,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _answer_and_close(self, status: int, message: str) -> None:
         body = json.dumps(error_body(status, message)).encode()
-        head = [b"HTTP/1.1 %d %s\r\n" % (status, error_body(status, "")["error"].encode())]
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())]
         head += [
             name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
         ]
