@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
+import sys
 
 import pytest
 
@@ -47,3 +49,32 @@ def test_a_restarted_process_takes_the_entry_of_one_that_is_gone() -> None:
         assert replacement.offset == first.offset
         with pytest.raises(RuntimeError, match="no free entry"):
             serving.Table(path)  # both entries held by live processes
+
+
+def _allowed_under(soft: int, hard: int, wanted: int) -> list[str]:
+    """`connections_allowed(wanted)` in a process whose open-files limit is (soft, hard):
+    what it returns, the soft limit after, and what it logged."""
+    code = (
+        "import logging, resource; logging.basicConfig(format='%(message)s');"
+        "from formcase.serving import connections_allowed;"
+        f"print(connections_allowed({wanted}), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [*done.stdout.split(), done.stderr]
+
+
+def test_the_open_files_limit_is_raised_to_fit_the_connection_cap() -> None:
+    assert _allowed_under(300, 4096, 1000) == ["1000", "1128", ""]
+
+
+def test_the_connection_cap_is_lowered_to_fit_an_open_files_limit_that_cannot_be_raised() -> None:
+    allowed, soft, said = _allowed_under(300, 300, 1000)
+    assert (allowed, soft) == ("172", "300")
+    assert "open files limit (300) leaves room for 172 connections" in said

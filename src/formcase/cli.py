@@ -96,7 +96,7 @@ def serve(
     """Start the HTTP server (and, unless --no-worker, a job worker in each process)."""
     import uvicorn
 
-    from formcase import serving
+    from formcase import connections, serving
     from formcase.config import Settings
     from formcase.db.connect import make_engine
     from formcase.db.migrate import current_revision, head_revision
@@ -119,19 +119,18 @@ def serve(
         raise typer.Exit(1)
     processes = workers or settings.workers
     with contextlib.ExitStack() as stack:
-        loop = "auto"
         if processes > 1:  # the processes share new connections out evenly (serving.py)
             os.environ[serving.TABLE_ENV] = str(
                 stack.enter_context(serving.shared_table(processes))
             )
-            loop = serving.LOOP_FACTORY
         uvicorn.run(
             "formcase.app:create_app",
             factory=True,
             host=host or settings.host,
             port=port or settings.port,
             workers=processes,
-            loop=loop,
+            loop=serving.LOOP_FACTORY,  # caps connections, balances them between processes
+            http=connections.PROTOCOL,  # bounds headers and the time to send them
             proxy_headers=True,
             log_level="info",
             # A server process still importing on a busy machine is not dead: with uvicorn's

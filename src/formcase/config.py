@@ -32,6 +32,22 @@ class Settings(BaseSettings):
         le=10_000,
         description="how long a server process leaves a new connection to one holding fewer",
     )
+    # What a client may make a server process hold (connections.py, serving.py).
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="a request's line and header fields; 431 over it"
+    )
+    max_header_fields: int = Field(default=100, ge=1, description="header fields; 431 over it")
+    header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="time to send a request's headers, from the connection's opening or the "
+        "previous answer; then 408 and closed",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="connections a server process holds at once; more wait to be accepted",
+    )
 
     # Rate limits in the `limits` notation ("100/minute"); an empty string turns one off.
     rate_limit_token: str = "100/minute"

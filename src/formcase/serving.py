@@ -13,6 +13,12 @@ the fewest; otherwise it leaves the connection to the others, for at most
 client waiting longer). It is plugged in as uvicorn's event loop (`--loop`, an extension point
 of uvicorn's): uvloop's loop, whose `create_server` on the shared socket accepts in turn
 instead of at once.
+
+The same loop caps the connections a process holds (`FORMCASE_MAX_CONNECTIONS`, one process
+or several): at the cap it accepts none until one closes, and says so. Over it, slow clients
+holding connections open used up the process's open files (1,024 with a common `ulimit -n`),
+and every other request failed, unlogged; now they wait in the listening socket's backlog,
+and connections.py closes those that do not send their headers in time.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import fcntl
 import logging
 import mmap
 import os
+import resource
 import socket
 import struct
 import tempfile
@@ -33,13 +40,19 @@ from typing import Any, cast
 import uvloop
 
 from formcase.config import Settings
+from formcase.connections import Throttled
 
 log = logging.getLogger("formcase.serving")
 
 TABLE_ENV = "FORMCASE_SERVE_TABLE"
 LOOP_FACTORY = "formcase.serving:new_event_loop"
 POLL_SECONDS = 0.001  # the others' counts change in shared memory: polled
+CAP_POLL_SECONDS = 0.05  # at the cap: how often the held connections are counted again
+SPARE_FILES = 128  # open files a process keeps for its database pool, storage, logs…
 _ENTRY = struct.Struct("qq")  # pid, open connections
+_at_cap = Throttled(
+    "holding %d connections, the most FORMCASE_MAX_CONNECTIONS allows: new ones wait to be accepted"
+)
 
 
 @contextlib.contextmanager
@@ -103,21 +116,25 @@ def _alive(pid: int) -> bool:
 
 
 class TakingTurns:
-    """What `create_server` returns: accepts connections on the shared socket in turn with
-    the other processes until closed (uvicorn only closes it and waits for it)."""
+    """What `create_server` returns: accepts connections on the listening socket, in turn with
+    the other processes if there are (`table`), while this one holds fewer than
+    `max_connections`, until closed (uvicorn only closes it and waits for it)."""
 
     def __init__(
         self,
-        loop: BalancedLoop,
+        loop: ServingLoop,
         sock: socket.socket,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         ssl: Any,
         backlog: int,
-        table: Table,
+        table: Table | None,
         leave_seconds: float,
+        max_connections: int,
+        owns_socket: bool,
     ) -> None:
         self.loop, self.sock, self.protocol_factory, self.ssl = loop, sock, protocol_factory, ssl
-        self.table = table
+        self.sockets = [sock]  # uvicorn names the address it listens on from these
+        self.table, self.max_connections, self.owns_socket = table, max_connections, owns_socket
         self.polls = max(1, round(leave_seconds / POLL_SECONDS))
         self.transports: set[asyncio.BaseTransport] = set()
         self.fd = sock.fileno()  # kept: uvicorn closes the socket while we may still wait on it
@@ -142,11 +159,20 @@ class TakingTurns:
         finally:
             self.loop.remove_reader(self.fd)
 
+    async def _below_cap(self) -> None:
+        if self.connections() < self.max_connections:
+            return
+        _at_cap(self.max_connections)
+        # a connection closing is not signalled to the loop, so the count is polled
+        while self.connections() >= self.max_connections:  # noqa: ASYNC110
+            await asyncio.sleep(CAP_POLL_SECONDS)
+
     async def _accept_in_turn(self) -> None:
         while True:
+            await self._below_cap()
             await self._readable()
-            for _ in range(self.polls):
-                if self.table.my_turn(self.connections()):
+            for _ in range(self.polls if self.table else 0):
+                if self.table.my_turn(self.connections()):  # type: ignore[union-attr]
                     break
                 await asyncio.sleep(POLL_SECONDS)
             try:
@@ -172,34 +198,78 @@ class TakingTurns:
     def close(self) -> None:
         self.loop.remove_reader(self.fd)  # now, while the socket is still open
         self.task.cancel()
+        if self.owns_socket:
+            self.sock.close()
 
     async def wait_closed(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 
 
-class BalancedLoop(uvloop.Loop):
-    def __init__(self, table: Table, leave_seconds: float) -> None:
+class ServingLoop(uvloop.Loop):
+    def __init__(self, table: Table | None, leave_seconds: float, max_connections: int) -> None:
         super().__init__()
         self.table, self.leave_seconds = table, leave_seconds
+        self.max_connections = max_connections
 
     async def create_server(
         self, protocol_factory: Callable[[], asyncio.BaseProtocol], *args: Any, **kwargs: Any
     ) -> Any:
-        sock = kwargs.get("sock")
+        sock, owns_socket = kwargs.get("sock"), False
+        if sock is None and not args and "port" in kwargs:  # one process: uvicorn's address
+            host = kwargs.get("host")
+            family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+            sock, owns_socket = (
+                socket.create_server((host or "", kwargs["port"]), family=family),
+                True,
+            )
         if args or sock is None:
             return await super().create_server(protocol_factory, *args, **kwargs)
         ssl, backlog = kwargs.get("ssl"), kwargs.get("backlog", 100)
         return TakingTurns(
-            self, sock, protocol_factory, ssl, backlog, self.table, self.leave_seconds
+            self,
+            sock,
+            protocol_factory,
+            ssl,
+            backlog,
+            self.table,
+            self.leave_seconds,
+            self.max_connections,
+            owns_socket,
         )
 
 
+def connections_allowed(wanted: int) -> int:
+    """`wanted`, or fewer if the open files limit leaves room for fewer: the soft limit is
+    raised toward the hard one first (as Go's runtime does at start)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft - SPARE_FILES < wanted:
+        allowed = max(1, soft - SPARE_FILES)
+        log.warning(
+            "the open files limit (%d) leaves room for %d connections per process, not the "
+            "%d of FORMCASE_MAX_CONNECTIONS",
+            soft,
+            allowed,
+            wanted,
+        )
+        return allowed
+    return wanted
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvicorn's loop (`--loop`, a custom loop factory): in a process of `formcase serve
-    --workers N` (the table's path is in the environment), one that takes turns; anywhere
-    else, plain uvloop."""
+    """uvicorn's loop (`--loop`, a custom loop factory) in `formcase serve`'s processes: one
+    that caps the connections it holds and, with several processes (the table's path is in
+    the environment), takes turns with the others."""
+    settings = Settings()
     path = os.environ.get(TABLE_ENV)
-    if not path:
-        return uvloop.new_event_loop()
-    return BalancedLoop(Table(Path(path)), Settings().serve_leave_ms / 1000)
+    return ServingLoop(
+        Table(Path(path)) if path else None,
+        settings.serve_leave_ms / 1000,
+        connections_allowed(settings.max_connections),
+    )
