@@ -28,6 +28,7 @@ from formcase.fill.page import router as fill_page_router
 from formcase.forms import repository as forms_repository
 from formcase.forms.endpoints import router as forms_router
 from formcase.kit import openapi, tallies
+from formcase.kit.bodies import BodyLimit
 from formcase.kit.errors import error_response, install_error_handlers
 from formcase.responses.endpoints import router as responses_router
 from formcase.signatures.endpoints import router as signatures_router
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Bodies are counted as routes read them, after the gate has authenticated the caller.
+    app.add_middleware(BodyLimit, settings=settings)
     # The gate answers 401/429 before routing; RateLimitHeaders, outside it, puts the budget's
     # headers on every answer, the gate's own included.
     app.add_middleware(ApiGate, prefix="/v1", public=[OPENAPI_URL])

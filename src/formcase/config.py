@@ -63,7 +63,15 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     max_upload_bytes: int = Field(default=10 * 1024**3, ge=1, description="10 GB, as Penbox")
     max_json_upload_bytes: int = Field(
-        default=64 * 1024**2, ge=1, description="a JSON (base64) upload's whole body"
+        default=64 * 1024**2,
+        ge=1,
+        description="a JSON body that carries files in base64 (an attachment, documents to read)",
+    )
+    max_body_bytes: int = Field(
+        default=1024**2, ge=1, description="any other request body (API objects, fill steps)"
+    )
+    max_upload_fields: int = Field(
+        default=16, ge=1, description="form fields besides the file in a multipart upload"
     )
 
     # Each stored free-form JSON value (external_args, prefill data, a step's answers, case

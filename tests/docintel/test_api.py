@@ -243,9 +243,23 @@ async def test_errors_name_what_is_wrong(
         response = await client.post(URL, json=body, headers=tenant.headers)
         assert_error(response, status, *fragments)
     big = invoice_pdf() + b"%" + b"0" * (50 * 1024**2)  # a comment after %%EOF: still a PDF
+    # In base64 it is over the JSON body limit (FORMCASE_MAX_JSON_UPLOAD_BYTES, 64 MB) …
     assert_error(
         await client.post(
             URL, json={"attachments": [as_data(big)], "fields": fields}, headers=tenant.headers
+        ),
+        413,
+        "limit of 67108864 bytes (FORMCASE_MAX_JSON_UPLOAD_BYTES)",
+    )
+    # … and uploaded first, over the largest file document intelligence reads.
+    uploaded = await client.post(
+        "/v1/attachments", files={"file": ("big.pdf", big)}, headers=tenant.headers
+    )
+    assert_error(
+        await client.post(
+            URL,
+            json={"attachments": [{"id": uploaded.json()["id"]}], "fields": fields},
+            headers=tenant.headers,
         ),
         413,
         "attachments[0]",

@@ -13,6 +13,7 @@ from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
+from formcase.kit.bodies import OWN, body_limit
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
@@ -62,6 +63,7 @@ UPLOAD_BODY = {
     openapi_extra=UPLOAD_BODY,
     responses=errors(413, 415),
 )
+@body_limit(OWN)  # streamed to storage within FORMCASE_MAX_UPLOAD_BYTES (JSON: ..._JSON_...)
 async def upload_attachment(
     request: Request,
     company: uuid.UUID | None = Query(None, description="workspace id, when the token has several"),

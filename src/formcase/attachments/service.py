@@ -125,7 +125,7 @@ async def receive(
     try:
         if media_type == "multipart/form-data":
             check_length(request, limit + 64 * 1024)
-            received = await receive_multipart(request, writer, limit)
+            received = await receive_multipart(request, writer, limit, settings.max_upload_fields)
         elif media_type == "application/json":
             check_length(request, settings.max_json_upload_bytes, JSON_ADVICE)
             received = await receive_json(request, writer, settings.max_json_upload_bytes)

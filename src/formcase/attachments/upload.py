@@ -59,18 +59,29 @@ def check_length(request: Request, limit: int, advice: str = "") -> None:
 
 
 class _Multipart:
-    """python-multipart's callbacks, collecting the file's chunks and the small fields."""
+    """python-multipart's callbacks, collecting the file's chunks and the small fields.
+    What is kept in memory is bounded: at most `max_fields` fields besides the file (so many
+    tiny parts cannot pile up), each at most FIELD_LIMIT (python-multipart bounds the headers
+    of a part: 8 of 4 KB)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_fields: int) -> None:
         self.part = _Part()
         self.file: _Part | None = None
         self.files = 0
+        self.parts = 0
+        self.max_fields = max_fields
         self.fields: dict[str, str] = {}
         self.head = bytearray()
         self.pending: list[bytes] = []  # file chunks parsed, not yet written
 
     def on_part_begin(self) -> None:
         self.part = _Part()
+        self.parts += 1
+        if self.parts > self.max_fields + 1:
+            raise BadRequest(
+                f"A multipart upload may have at most {self.max_fields} fields besides the "
+                "file (FORMCASE_MAX_UPLOAD_FIELDS)."
+            )
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.part.field += data[start:end]
@@ -93,6 +104,8 @@ class _Multipart:
         if part.name == "file":
             self.file = part
             self.files += 1
+            if self.files > 1:  # refused now, not after the second file was stored
+                raise BadRequest("Send one file per upload (one part named 'file').")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.name == "file":
@@ -108,13 +121,15 @@ class _Multipart:
         self.fields[name] = value
 
 
-async def receive_multipart(request: Request, writer: Writer, limit: int) -> Received:
+async def receive_multipart(
+    request: Request, writer: Writer, limit: int, max_fields: int
+) -> Received:
     """Stream the `file` part of a multipart/form-data body into `writer`."""
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadRequest("A multipart/form-data upload needs a boundary in its Content-Type.")
-    state = _Multipart()
+    state = _Multipart(max_fields)
     callbacks = {
         name: getattr(state, name)
         for name in (
@@ -146,8 +161,6 @@ async def receive_multipart(request: Request, writer: Writer, limit: int) -> Rec
         raise PayloadTooLarge(f"The file is larger than the limit of {exc.limit} bytes.") from None
     if state.file is None:
         raise BadRequest("A multipart upload needs a part named 'file' holding the file.")
-    if state.files != 1:
-        raise BadRequest("Send one file per upload (one part named 'file').")
     return Received(
         name=state.fields.get("name") or state.file.filename or "",
         declared_type=state.fields.get("type") or state.file.content_type,

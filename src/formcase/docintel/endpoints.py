@@ -11,6 +11,7 @@ from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.docintel import service
 from formcase.docintel.schemas import DocintelCreate, DocintelJobOut
+from formcase.kit.bodies import body_limit
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.openapi import errors
 from formcase.kit.responses import JSONBytes
@@ -46,6 +47,7 @@ WAIT = Query(
     deprecated=True,
     operation_id="create_document_intelligence_job",
 )
+@body_limit("max_json_upload_bytes")  # the documents may come in base64
 async def create_job(
     body: DocintelCreate,
     wait: float | None = WAIT,

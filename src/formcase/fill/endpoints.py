@@ -19,6 +19,7 @@ from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.fill import service
 from formcase.fill.schemas import Declined, FillState, Submitted
+from formcase.kit.bodies import OWN, body_limit
 from formcase.kit.dependencies import settings_of, storage_of
 from formcase.kit.errors import Forbidden
 from formcase.kit.openapi import errors
@@ -124,6 +125,7 @@ async def save_step(
     openapi_extra=UPLOAD_BODY,
     responses=errors(413, 415),
 )
+@body_limit(OWN)  # streamed to storage within the field's and the server's limits
 async def upload_file(
     token: str,
     element_key: str,
@@ -222,15 +224,24 @@ async def get_document_to_sign(
     return file_response(attachment, storage, request, inline=True)
 
 
+SIGNATURE_IMAGE_CHARS = 3 * 1024 * 1024
+
+
 class SignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image: str = Field(
-        max_length=3 * 1024 * 1024,
+        max_length=SIGNATURE_IMAGE_CHARS,
         description="the drawn signature: a PNG data URL (data:image/png;base64,…)",
     )
 
 
-@router.post("/signatures/{element_key}", status_code=201, response_model=SignatureOut)
+@router.post(
+    "/signatures/{element_key}",
+    status_code=201,
+    response_model=SignatureOut,
+    responses=errors(413),
+)
+@body_limit(SIGNATURE_IMAGE_CHARS + 4096)  # the drawn image and a little JSON around it
 async def sign(
     token: str,
     element_key: str,
