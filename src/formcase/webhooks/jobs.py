@@ -53,6 +53,7 @@ class Outcome:
     excerpt: str | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds, from a 429/503's Retry-After
+    refused: bool = False  # the SSRF guard refused the address: retrying cannot help
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -72,8 +73,10 @@ async def _send(
     read (a receiver cannot make the worker read megabytes)."""
     try:
         await guard.check_destination(url, allow_private=settings.webhook_allow_private)
-    except guard.UnsafeURL as exc:
+    except guard.Unresolved as exc:  # DNS may answer next time
         return Outcome(error=exc.message)
+    except guard.UnsafeURL as exc:
+        return Outcome(error=f"refused: {exc.message}", refused=True)
     if client is None:  # outside a worker: a client for this call
         async with http_client() as own:
             return await _send(url, body, headers, settings, own)
@@ -166,8 +169,9 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
             outcome.status_code,
             outcome.excerpt,
             outcome.error,
+            final=outcome.refused,
         )
-    if outcome.error is not None:
+    if outcome.error is not None and not outcome.refused:
         message = f"webhook {url}: {outcome.error}"
         if outcome.retry_after is not None:
             raise RetryLater(message, timedelta(seconds=outcome.retry_after))
@@ -202,18 +206,21 @@ async def _record(
     status_code: int | None,
     excerpt: str | None,
     error: str | None,
+    *,
+    final: bool = False,
 ) -> None:
-    """The attempt and what it changes, in one transaction. Each write is one update with no
+    """The attempt and what it changes, in one transaction (`final`: a failure that ends the
+    delivery at once as `failed`, counted as a dead one). Each write is one update with no
     read first: the delivery's row is locked from its update to the commit, the
     subscription's only when its failure count changes."""
     settings = context.settings
     now = utcnow()
-    dead = error is not None and context.attempt >= _max_attempts(settings)
+    dead = error is not None and (final or context.attempt >= _max_attempts(settings))
     values: dict[str, Any] = {"updated_at": now}
     if error is None:
         values |= {"status": DELIVERED, "delivered_at": now}
     elif dead:
-        values["status"] = DEAD
+        values["status"] = FAILED if final else DEAD
     subscription_id = await repository.update_delivery(
         session, delivery_id, values, count_attempt=True
     )
