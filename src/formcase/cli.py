@@ -438,8 +438,12 @@ def template_archive(
 @storage_app.command("gc")
 def storage_gc(
     grace_minutes: Annotated[
-        int, typer.Option(help="leave files younger than this (uploads in flight)")
-    ] = 60,
+        float | None,
+        typer.Option(
+            help="leave files younger than this (uploads in flight); "
+            "default: FORMCASE_STORAGE_GC_GRACE_MINUTES (60)"
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would go")] = False,
 ) -> None:
     """Remove stored files no attachment points to, and leftovers of interrupted uploads."""
@@ -449,10 +453,11 @@ def storage_gc(
 
     settings = Settings()
     storage = make_storage(settings)
+    minutes = settings.storage_gc_grace_minutes if grace_minutes is None else grace_minutes
 
     async def work(session: AsyncSession) -> Sweep:
         try:
-            grace = timedelta(minutes=grace_minutes)
+            grace = timedelta(minutes=minutes)
             return await attachments.sweep_orphans(session, storage, grace, dry_run)
         finally:
             await storage.close()
@@ -462,7 +467,7 @@ def storage_gc(
         typer.echo(f"{'would remove' if dry_run else 'removed'} {key}")
     typer.echo(
         f"{len(sweep.removed)} file(s) {'to remove' if dry_run else 'removed'}; "
-        f"{sweep.kept_young} unreferenced file(s) younger than {grace_minutes} min kept"
+        f"{sweep.kept_young} unreferenced file(s) younger than {minutes:g} min kept"
     )
 
 

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # The worker removes files no attachment points to and leftovers of interrupted uploads
+    # (docs/attachments.md); the grace spares uploads in progress.
+    storage_gc_interval_minutes: float = Field(
+        default=60, ge=0, description="how often the worker collects stray files; 0: never"
+    )
+    storage_gc_grace_minutes: float = Field(
+        default=60, gt=0, description="stray files younger than this are left alone"
+    )
     max_upload_bytes: int = Field(default=10 * 1024**3, ge=1, description="10 GB, as Penbox")
     max_json_upload_bytes: int = Field(
         default=64 * 1024**2,

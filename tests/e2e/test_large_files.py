@@ -1,12 +1,16 @@
 """A 1 GB file through a real server: uploaded and downloaded as streams, so the server's
-memory stays flat (psutil samples its resident set size throughout)."""
+memory stays flat (psutil samples its resident set size throughout); a server killed
+mid-upload, and the worker collecting what it left."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
@@ -100,3 +104,79 @@ def test_one_gigabyte_up_and_down_in_flat_memory(formcase: Formcase) -> None:
     )
     assert upload_growth < BOUND, upload_growth
     assert download_growth < BOUND, download_growth
+
+
+KILLED_SIZE = 200 * 1024**2
+KILL_AFTER = 100 * 1024**2
+
+
+@pytest.mark.parametrize("installation", ["formcase", "formcase_pg"])
+def test_a_server_killed_mid_upload_leaves_a_partial_file_the_worker_collects(
+    request: pytest.FixtureRequest, installation: str
+) -> None:
+    """The issue's case, smaller: a server killed mid-upload leaves no attachment and a
+    partial file; once that is older than the grace period a worker removes it, and leaves a
+    fresh leftover and an attachment's file alone."""
+    formcase: Formcase = request.getfixturevalue(installation)
+    token = set_up(formcase)
+    every_3_s = {"FORMCASE_STORAGE_GC_INTERVAL_MINUTES": "0.05"}
+    url = formcase.serve(env=every_3_s)
+    server = formcase.servers[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    files = Path(formcase.env["FORMCASE_DATA_DIR"]) / "files"
+    kept = httpx.post(
+        f"{url}/v1/attachments",
+        files={"file": ("kept.txt", b"an attachment", "text/plain")},
+        headers=headers,
+    )
+    assert kept.status_code == 201, kept.text
+
+    sent_enough = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+        for sent in range(0, KILLED_SIZE, len(BLOCK)):
+            if sent >= KILL_AFTER:
+                sent_enough.set()
+            yield BLOCK
+        yield b"\r\n--b--\r\n"
+
+    def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(
+                f"{url}/v1/attachments",
+                content=body(),
+                headers={**headers, "Content-Type": "multipart/form-data; boundary=b"},
+                timeout=120,
+            )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert sent_enough.wait(120)
+    deadline = time.monotonic() + 30
+    while not any(path.stat().st_size > 0 for path in (files / "tmp").glob("*")):
+        assert time.monotonic() < deadline, "no partial file while uploading"
+        time.sleep(0.05)
+    server.kill()
+    server.wait()
+    sender.join()
+    [partial] = (files / "tmp").iterdir()
+    assert partial.stat().st_size > 0
+    long_ago = time.time() - 3 * 3600
+    os.utime(partial, (long_ago, long_ago))
+    for stored in files.glob("??/??/*"):  # the attachment's file, as old
+        os.utime(stored, (long_ago, long_ago))
+    fresh = files / "tmp" / "fresh-leftover"
+    fresh.write_bytes(b"an upload that has just begun")
+
+    url = formcase.serve(env=every_3_s)
+    deadline = time.monotonic() + 60
+    while partial.exists():
+        assert time.monotonic() < deadline, "the partial file is still there after 60 s"
+        time.sleep(0.2)
+    assert fresh.exists()
+    download = httpx.get(
+        f"{url}/v1/attachments/{kept.json()['id']}",
+        headers={**headers, "Accept": "application/octet-stream"},
+    )
+    assert download.content == b"an attachment"

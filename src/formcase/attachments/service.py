@@ -403,6 +403,7 @@ async def sweep_orphans(
     """Remove stored files no attachment points to, and half-written leftovers, once older
     than `grace` (a file is stored a moment before its row is written)."""
     referenced = await repository.sizes_by_key(session)
+    await session.rollback()  # no transaction held open while the store is listed
     cutoff = utcnow() - grace
     result = Sweep(removed=[], kept_young=0)
     async for entry in storage.entries():

@@ -158,4 +158,10 @@ class LocalStorage:
 
     async def remove(self, entry: Entry) -> None:
         path = self.root / "tmp" / entry.key if entry.partial else path_of(self.root, entry.key)
+        try:
+            modified = datetime.fromtimestamp((await anyio.Path(path).stat()).st_mtime, UTC)
+        except FileNotFoundError:
+            return
+        if modified > entry.modified:
+            return  # written again since it was listed (the same content uploaded anew)
         await anyio.Path(path).unlink(missing_ok=True)

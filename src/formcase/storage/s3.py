@@ -118,7 +118,15 @@ class S3Storage:
         )
         for upload in uploads.get("Uploads", []):
             name = f"{upload['Key'].rsplit('/', 1)[-1]}:{upload['UploadId']}"
-            yield Entry(name, 0, upload["Initiated"], True)
+            # An upload is as old as its last part: a long one still sending is not stale.
+            latest, size = upload["Initiated"], 0
+            pages = client.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+            async for page in pages:
+                for part in page.get("Parts", []):
+                    latest, size = max(latest, part["LastModified"]), size + part["Size"]
+            yield Entry(name, size, latest, True)
 
     async def remove(self, entry: Entry) -> None:
         client = await self.client()

@@ -3,9 +3,10 @@
 Checked when a subscription is made (400) and again before every delivery (a name can come
 to resolve elsewhere). Refused: schemes other than https (http too with the setting), and
 hosts resolving to a loopback, private, link-local, multicast, reserved or unspecified
-address, or to a cloud metadata address. `FORMCASE_WEBHOOK_ALLOW_PRIVATE=true` allows http and
-private addresses (for a receiver on the same machine or network); metadata addresses stay
-refused whatever the setting.
+address, or to a cloud metadata address. An IPv6 address that carries an IPv4 address
+(IPv4-mapped, 6to4, Teredo, NAT64) is judged by the IPv4 address it leads to.
+`FORMCASE_WEBHOOK_ALLOW_PRIVATE=true` allows http and private addresses (for a receiver on
+the same machine or network); metadata addresses stay refused whatever the setting.
 """
 
 from __future__ import annotations
@@ -28,8 +29,29 @@ METADATA = frozenset(
 )
 
 
+# NAT64 prefixes whose last 32 bits are the IPv4 address (RFC 6052, RFC 8215)
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 class UnsafeURL(BadRequest):
     """A webhook URL formcase will not call; the message says why."""
+
+
+class Unresolved(UnsafeURL):
+    """The host name could not be resolved: maybe a passing DNS failure, so a delivery is
+    retried (other refusals cannot get better and fail it at once)."""
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address leads to, and how it embeds them ("", [] if none):
+    a packet to a 6to4, Teredo or NAT64 address is relayed to its IPv4 address."""
+    if address.sixtofour is not None:
+        return "6to4", [address.sixtofour]
+    if address.teredo is not None:  # (server, client); the client's bits come un-XORed
+        return "Teredo", list(address.teredo)
+    if any(address in prefix for prefix in NAT64):
+        return "NAT64", [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return "", []
 
 
 def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
@@ -52,8 +74,16 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
 
 def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     """Why an address may not be called, or None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        else:
+            form, inside = embedded_ipv4(address)
+            for ipv4 in inside:
+                if why := refusal(ipv4, allow_private=allow_private):
+                    return f"a {form} address of {ipv4}, {why}"
+            if inside:  # every IPv4 address it leads to is public
+                return None
     if address in METADATA:
         return "a cloud metadata address"
     if allow_private:
@@ -96,7 +126,7 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
     try:
         addresses = [literal] if literal else await asyncio.to_thread(_resolve, host, port)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"Webhook URL host '{host}' cannot be resolved ({exc}).") from None
+        raise Unresolved(f"Webhook URL host '{host}' cannot be resolved ({exc}).") from None
     for address in addresses:
         why = refusal(address, allow_private=allow_private)
         if why:
@@ -105,6 +135,5 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
                 if allow_private or why == "a cloud metadata address"
                 else " (FORMCASE_WEBHOOK_ALLOW_PRIVATE=true allows private addresses)"
             )
-            raise UnsafeURL(
-                f"Webhook URL host '{host}' resolves to {address}, {why}: refused{hint}."
-            )
+            where = f"is {why}" if literal else f"resolves to {address}, {why}"
+            raise UnsafeURL(f"Webhook URL host '{host}' {where}: refused{hint}.")

@@ -85,8 +85,9 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
             outcome.status_code,
             outcome.excerpt,
             outcome.error,
+            final=outcome.refused,
         )
-    if outcome.error is not None:
+    if outcome.error is not None and not outcome.refused:
         message = f"webhook {url}: {outcome.error}"
         if outcome.retry_after is not None:
             raise RetryLater(message, timedelta(seconds=outcome.retry_after))
@@ -134,18 +135,21 @@ async def _record(
     status_code: int | None,
     excerpt: str | None,
     error: str | None,
+    *,
+    final: bool = False,
 ) -> None:
-    """The attempt and what it changes, in one transaction. Each write is one update with no
+    """The attempt and what it changes, in one transaction (`final`: a failure that ends the
+    delivery at once as `failed`, counted as a dead one). Each write is one update with no
     read first: the delivery's row is locked from its update to the commit, the
     subscription's only when its failure count changes."""
     settings = context.settings
     now = utcnow()
-    dead = error is not None and context.attempt >= _max_attempts(settings)
+    dead = error is not None and (final or context.attempt >= _max_attempts(settings))
     values: dict[str, Any] = {"updated_at": now}
     if error is None:
         values |= {"status": DELIVERED, "delivered_at": now}
     elif dead:
-        values["status"] = DEAD
+        values["status"] = FAILED if final else DEAD
     subscription_id = await repository.update_delivery(
         session, delivery_id, values, count_attempt=True
     )

@@ -29,6 +29,7 @@ class Outcome:
     excerpt: str | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds, from a 429/503's Retry-After
+    refused: bool = False  # the SSRF guard refused the address: retrying cannot help
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -48,8 +49,10 @@ async def send(
     read (a receiver cannot make the worker read megabytes)."""
     try:
         await guard.check_destination(url, allow_private=settings.webhook_allow_private)
-    except guard.UnsafeURL as exc:
+    except guard.Unresolved as exc:  # DNS may answer next time
         return Outcome(error=exc.message)
+    except guard.UnsafeURL as exc:
+        return Outcome(error=f"refused: {exc.message}", refused=True)
     if client is None:  # outside a worker: a client for this call
         async with http_client() as own:
             return await send(url, body, headers, settings, own)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -44,6 +45,8 @@ PENDING, RUNNING, DONE, DEAD = "pending", "running", "done", "dead"
 CHANNEL = "formcase_jobs"  # NOTIFY'd on PostgreSQL when a transaction that added jobs commits
 _NOTIFY = "formcase.jobs.notify"
 ERROR_LIMIT = 2000  # characters of an error kept in last_error
+# The one job of each periodic kind has the id uuid5(this, kind): a second cannot be made.
+_PERIODIC = uuid.UUID("1c9b6d43-3f0e-4c55-9a43-5b8f6d0e2a71")
 
 
 def add(
@@ -397,3 +400,59 @@ async def purge(sessionmaker: async_sessionmaker[AsyncSession], older_than: time
         total += deleted
         if deleted < 1000:
             return total
+
+
+def periodic_id(kind: str) -> uuid.UUID:
+    """The id of the one job of a periodic kind (`registry.periodic`)."""
+    return uuid.uuid5(_PERIODIC, kind)
+
+
+async def plan_periodic(sessionmaker: async_sessionmaker[AsyncSession], kind: str) -> None:
+    """Make sure the job of a periodic kind will run: made, due now, if there is none; due
+    now again if it ended (done: it was turned off; dead: it timed out too often); left as it
+    is while pending or running. Several workers may call this at once: the job's fixed id
+    lets only one of them make it."""
+    job_id = periodic_id(kind)
+    now = utcnow()
+    async with sessionmaker() as session:
+        revived = await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_([DONE, DEAD]))
+            .values(status=PENDING, run_after=now, attempts=0, leased_until=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if revived.rowcount:  # type: ignore[attr-defined]
+            session.info[_NOTIFY] = True
+        elif await session.get(Job, job_id) is None:
+            add(session, kind, {}, workspace_id=None).id = job_id
+        try:
+            await session.commit()
+        except IntegrityError:  # another worker made it meanwhile
+            await session.rollback()
+
+
+async def reschedule(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    attempt: int,
+    at: datetime,
+    error: str | None,
+) -> None:
+    """A periodic job's run ended: pending again, due `at`, its attempts counted from zero
+    (when the worker then marks the attempt done, it finds the claim gone and changes
+    nothing)."""
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.attempts == attempt, Job.status == RUNNING)
+            .values(
+                status=PENDING,
+                run_after=at,
+                attempts=0,
+                leased_until=None,
+                last_error=error[:ERROR_LIMIT] if error else None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import ssl
 import sys
 import uuid
@@ -18,6 +19,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from formcase.config import Settings
+from formcase.kit.time import utcnow
+from formcase.worker import jobs
+
+log = logging.getLogger("formcase.worker")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,40 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
         if kind in HANDLERS and HANDLERS[kind] is not function:
             raise ValueError(f"job kind {kind!r} already has a handler")
         HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+# kind -> how often it runs, from the settings (None: never), for the periodic kinds
+PERIODIC: dict[str, Callable[[Settings], timedelta | None]] = {}
+
+
+def periodic(
+    kind: str, every: Callable[[Settings], timedelta | None]
+) -> Callable[[Handler], Handler]:
+    """Register a handler that runs every `every(settings)` (None: never), one run at a time
+    however many workers there are: the kind has one job (`jobs.periodic_id`), which workers
+    plan when they start, and which each run puts back to pending for the next time. A
+    failed run is logged, not retried: the next run is the retry."""
+
+    def register(function: Handler) -> Handler:
+        async def run(context: JobContext, payload: dict[str, Any]) -> None:
+            interval = every(context.settings)
+            if interval is None:
+                return  # turned off: the job ends here, done
+            error = None
+            try:
+                await function(context, payload)
+            except Exception as exc:
+                log.warning("periodic job %s failed: %r", kind, exc)
+                error = f"{type(exc).__name__}: {exc}"
+            await jobs.reschedule(
+                context.sessionmaker, context.job_id, context.attempt, utcnow() + interval, error
+            )
+
+        handler(kind)(run)
+        PERIODIC[kind] = every
         return function
 
     return register

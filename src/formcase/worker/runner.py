@@ -37,6 +37,7 @@ from formcase.events.models import Job
 from formcase.worker import jobs
 from formcase.worker.registry import (
     HANDLERS,
+    PERIODIC,
     GiveUp,
     Handler,
     JobContext,
@@ -48,6 +49,7 @@ from formcase.worker.registry import (
 
 # isort: split
 # handler modules: imported here so that they register
+from formcase.attachments import jobs as attachment_jobs  # noqa: F401
 from formcase.docintel import jobs as docintel_jobs  # noqa: F401
 from formcase.notifications import jobs as notification_jobs  # noqa: F401
 from formcase.webhooks import jobs as webhook_jobs  # noqa: F401
@@ -114,6 +116,7 @@ class Worker:
         helpers = [
             asyncio.create_task(self._renew_leases()),
             asyncio.create_task(self._purge_done()),
+            asyncio.create_task(self._plan_periodic()),
         ]
         if self.listen_url:
             helpers.append(asyncio.create_task(self._listen(self.listen_url)))
@@ -277,6 +280,19 @@ class Worker:
                     log.info("worker %s deleted %d done jobs", self.id, purged)
             except Exception as exc:
                 log.warning("worker %s cannot delete done jobs: %r", self.id, exc)
+
+    async def _plan_periodic(self) -> None:
+        """At start and then every ten minutes, make sure the periodic jobs this worker can
+        run are planned (one that ended dead comes back)."""
+        while True:
+            for kind, every in PERIODIC.items():
+                if kind not in self.handlers or every(self.settings) is None:
+                    continue
+                try:
+                    await jobs.plan_periodic(self.sessionmaker, kind)
+                except Exception as exc:
+                    log.warning("worker %s cannot plan the %s job: %r", self.id, kind, exc)
+            await asyncio.sleep(600)
 
     async def _listen(self, url: str) -> None:
         """Wake when a transaction that added jobs commits (PostgreSQL NOTIFY); polling
