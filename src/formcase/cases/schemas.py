@@ -94,10 +94,11 @@ class CaseTemplateListParams(ListParams):
     archived: bool = False
 
 
-class CaseFilterParams(ListParams):
-    """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others)."""
+class CaseFilterParams(BaseModel):
+    """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others), which
+    GET /cases and /cases/count take; unknown parameters are refused."""
 
-    sort: str | None = sort_param("created_at", "updated_at", "title", "reference")
+    model_config = ConfigDict(extra="forbid")
 
     template_id: uuid.UUID | None = Field(None, alias="template[id]")
     status: str | None = None
@@ -117,8 +118,12 @@ class CaseFilterParams(ListParams):
     )
 
 
+class CaseListParams(CaseFilterParams, ListParams):
+    sort: str | None = sort_param("created_at", "updated_at", "title", "reference")
+
+
 class CaseCountParams(CaseFilterParams):
-    pass
+    """A count has no pages and no order: `sort` and `page[…]` are refused, as unknown."""
 
 
 class CaseCount(BaseModel):

@@ -22,6 +22,7 @@ from formcase.forms.schemas import (
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.openapi import errors
+from formcase.kit.paths import item
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
@@ -90,9 +91,12 @@ async def create_form(
     return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
 
 
-@router.get("/forms/{form_id}", response_model=FormOut)
+@router.get("/forms/" + item("form_id"), response_model=FormOut)
 @router.get(
-    "/requests/{form_id}", response_model=FormOut, deprecated=True, operation_id="get_request"
+    "/requests/" + item("form_id"),
+    response_model=FormOut,
+    deprecated=True,
+    operation_id="get_request",
 )
 async def get_form(
     form_id: uuid.UUID,
@@ -103,9 +107,9 @@ async def get_form(
     return JSONBytes(await service.get(session, principal, form_id, settings))
 
 
-@router.patch("/forms/{form_id}", response_model=FormOut, responses=errors(422))
+@router.patch("/forms/" + item("form_id"), response_model=FormOut, responses=errors(422))
 @router.patch(
-    "/requests/{form_id}",
+    "/requests/" + item("form_id"),
     response_model=FormOut,
     responses=errors(422),
     deprecated=True,

@@ -9,10 +9,10 @@ The parameters are documented as FastAPI documents `Annotated[Model, Query()]`: 
 itself, once, and added to each route of a `QueryModelRoute` router that depends on the model.
 
     router = APIRouter(route_class=QueryModelRoute)
-    FILTERS = QueryModel(CaseFilterParams)
+    FILTERS = QueryModel(CaseListParams)
 
     @router.get("/cases")
-    async def list_cases(params: Annotated[CaseFilterParams, Depends(FILTERS)]) -> ...
+    async def list_cases(params: Annotated[CaseListParams, Depends(FILTERS)]) -> ...
 """
 
 from __future__ import annotations
