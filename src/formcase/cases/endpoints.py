@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.cases import service, templates
+from formcase.cases.filters import CASE_FILTERS
 from formcase.cases.schemas import (
     CaseContacts,
     CaseCount,
@@ -34,8 +35,9 @@ from formcase.kit.responses import JSONBytes
 
 router = APIRouter(tags=["cases"], route_class=QueryModelRoute)
 CASE_TEMPLATE_LIST_QUERY = QueryModel(CaseTemplateListParams)
-CASE_LIST_QUERY = QueryModel(CaseListParams)
-CASE_COUNT_QUERY = QueryModel(CaseCountParams)
+FILTER_JSON = {"filter": CASE_FILTERS.json_schema()}
+CASE_LIST_QUERY = QueryModel(CaseListParams, json=FILTER_JSON)
+CASE_COUNT_QUERY = QueryModel(CaseCountParams, json=FILTER_JSON)
 
 
 @router.get("/case_templates", response_model=Paginated[CaseDetailOut])

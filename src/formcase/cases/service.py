@@ -717,7 +717,7 @@ async def update(
     actor = actor_of(principal)
     status_before = case.status
     changes: dict[str, Any] = {}
-    if "status" in given:
+    if given.get("status") is not None:  # null changes nothing, as for the other fields
         status = config.status(str(given["status"]))
         if status is None:
             raise BadRequest(

@@ -11,6 +11,7 @@ from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.forms import service
+from formcase.forms.filters import FORM_FILTERS
 from formcase.forms.schemas import (
     FormCount,
     FormCountParams,
@@ -29,8 +30,9 @@ from formcase.kit.responses import JSONBytes
 # The read and write paths answer plain data encoded by orjson (JSONBytes); the
 # `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"], route_class=QueryModelRoute)
-FORM_LIST_QUERY = QueryModel(FormListParams)
-FORM_COUNT_QUERY = QueryModel(FormCountParams, spellings={"group_by": "group-by"})
+FILTER_JSON = {"filter": FORM_FILTERS.json_schema()}
+FORM_LIST_QUERY = QueryModel(FormListParams, json=FILTER_JSON)
+FORM_COUNT_QUERY = QueryModel(FormCountParams, spellings={"group_by": "group-by"}, json=FILTER_JSON)
 
 
 @router.get("/forms", response_model=Paginated[FormOut])
