@@ -284,3 +284,13 @@ async def _import_case_template(app: Any, tenant: Tenant) -> None:
             tenant.slug,
             templates.read_file(Path(__file__).parent / "cases/claim.yaml"),
         )
+
+
+async def test_what_the_fuzzer_found_is_refused_or_taken_as_documented(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    # a redirect URL that urlsplit cannot read is a 400, not a 500
+    form = {"flow": {"slug": "contact-details"}, "redirect_url": "https://[", "draft": True}
+    refused = await client.post("/v1/forms", json=form, headers=tenant.headers)
+    assert refused.status_code == 400, refused.text
+    assert "redirect_url" in refused.json()["message"]
