@@ -126,6 +126,42 @@ async def test_405_names_every_method_of_the_path(
     assert refused.headers["allow"] == "DELETE, GET, PATCH"
 
 
+async def test_a_count_is_not_an_item(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    # `count` is no id: only the count's own method is allowed there...
+    for collection in ("forms", "requests", "cases"):
+        refused = await client.patch(f"/v1/{collection}/count", headers=tenant.headers, json={})
+        assert refused.status_code == 405, refused.text
+        assert refused.headers["allow"] == "GET"
+        # ...while any other word still reaches the item's route, which says it is no id
+        malformed = await client.get(f"/v1/{collection}/counts", headers=tenant.headers)
+        assert malformed.status_code == 400
+        assert "Path parameter" in malformed.json()["message"]
+
+
+async def test_a_count_of_cases_has_no_order_or_pages(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    for query in ("sort=title", "sort=", "page[size]=5"):
+        refused = await client.get(f"/v1/cases/count?{query}", headers=tenant.headers)
+        assert refused.status_code == 400, query
+        assert "Unknown query parameter" in refused.json()["message"]
+    assert (await client.get("/v1/cases/count", headers=tenant.headers)).json() == {"count": 0}
+
+
+async def test_the_fill_files_path_is_one_path(
+    client: httpx.AsyncClient, document: dict[str, Any]
+) -> None:
+    files = [path for path in document["paths"] if path.startswith("/f/{token}/api/files/")]
+    assert files == [
+        "/f/{token}/api/files/{file}",
+        "/f/{token}/api/files/{element_key}/{attachment_id}",
+    ]
+    assert set(document["paths"]["/f/{token}/api/files/{file}"]) == {"get", "post"}
+    refused = await client.put("/f/some-token/api/files/photo")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, POST"
+
+
 @pytest.fixture(scope="module")
 def generated(
     document: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
@@ -248,3 +284,13 @@ async def _import_case_template(app: Any, tenant: Tenant) -> None:
             tenant.slug,
             templates.read_file(Path(__file__).parent / "cases/claim.yaml"),
         )
+
+
+async def test_what_the_fuzzer_found_is_refused_or_taken_as_documented(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    # a redirect URL that urlsplit cannot read is a 400, not a 500
+    form = {"flow": {"slug": "contact-details"}, "redirect_url": "https://[", "draft": True}
+    refused = await client.post("/v1/forms", json=form, headers=tenant.headers)
+    assert refused.status_code == 400, refused.text
+    assert "redirect_url" in refused.json()["message"]

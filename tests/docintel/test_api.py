@@ -174,7 +174,8 @@ async def test_errors_name_what_is_wrong(
     )
     fields = [{"name": "Total"}]
     cases: list[tuple[dict[str, Any], int, tuple[str, ...]]] = [
-        ({"fields": fields}, 400, ("'attachments' is empty",)),
+        ({"fields": fields}, 400, ("Missing required field 'attachments'",)),
+        ({"attachments": [], "fields": fields}, 400, ("'attachments' is empty",)),
         ({"attachments": [pdf]}, 400, ("exactly one of 'fields'", "'template'")),
         ({"attachments": [pdf], "fields": fields, "template": "invoice"}, 400, ("exactly one",)),
         ({"attachments": [pdf], "template": "passport"}, 400, ("'passport' is not a template",)),

@@ -14,11 +14,11 @@ from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from formcase.cases.schemas import CaseFilterParams
+from formcase.cases.schemas import CaseCountParams, CaseListParams
 from formcase.forms.schemas import FormCountParams, FormListParams
 from formcase.kit.query import QueryModel, QueryModelRoute
 
-MODELS = [CaseFilterParams, FormListParams, FormCountParams]
+MODELS = [CaseListParams, CaseCountParams, FormListParams, FormCountParams]
 
 QUERIES = [
     "",

@@ -31,8 +31,8 @@ UPLOAD_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string"},
+                        "file": {"type": "string", "format": "binary", "minLength": 1},
+                        "name": {"type": "string", **service.NAME_SCHEMA},
                         "type": {"type": "string"},
                         "scope": {"type": "string", "enum": ["public", "restricted"]},
                     },
@@ -44,8 +44,13 @@ UPLOAD_BODY = {
                     "required": ["name", "data"],
                     "additionalProperties": False,
                     "properties": {
-                        "name": {"type": "string"},
-                        "data": {"type": "string", "description": "the content, base64"},
+                        "name": {"type": "string", **service.NAME_SCHEMA},
+                        "data": {
+                            "type": "string",
+                            "format": "byte",
+                            "minLength": 1,
+                            "description": "the content, base64 (not empty)",
+                        },
                         "type": {"type": "string"},
                         "scope": {"type": "string", "enum": ["public", "restricted"]},
                     },
@@ -95,8 +100,15 @@ async def upload_attachment(
     ),
 )
 async def merge_attachments(
-    ids: str = Query(description="attachment ids, comma-separated, in page order"),
-    filename: str | None = Query(None, description="name of the PDF, without extension"),
+    ids: str = Query(
+        description="attachment ids, comma-separated, in page order",
+        json_schema_extra={"pattern": service.MERGE_IDS},
+    ),
+    filename: str | None = Query(
+        None,
+        description="name of the PDF, without extension",
+        json_schema_extra=service.NAME_SCHEMA,
+    ),
     principal: Principal = Depends(require_principal),
     session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),

@@ -39,6 +39,13 @@ from formcase.pdf.merge import MERGEABLE, CannotMerge, Part, merge
 from formcase.storage import Storage
 
 UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+# `check_name` as the OpenAPI document states it: at most 255 characters, no path separator
+# or control character, something besides spaces and dots.
+_SAFE = r"[^/\\\x00-\x1f\x7f]"
+NAME_SCHEMA: dict[str, Any] = {
+    "maxLength": 255,
+    "pattern": rf"^{_SAFE}*[^/\\\x00-\x1f\x7f\s.]{_SAFE}*$",
+}
 JSON_DATA_LIMIT = 50 * 1024 * 1024  # GET as JSON carries the content only below this size
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -312,6 +319,12 @@ class Merged:
     size: int
     pages: int
     filename: str
+
+
+_UUID = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# What `_merge_ids` takes, as the OpenAPI document states it: 1 to MERGE_LIMIT UUIDs,
+# separated by commas (spaces and empty parts ignored).
+MERGE_IDS = rf"^[\s,]*{_UUID}(?:\s*,[\s,]*{_UUID}){{0,{MERGE_LIMIT - 1}}}[\s,]*$"
 
 
 def _merge_ids(ids: str) -> list[uuid.UUID]:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formcase.auth.dependencies import require_principal
 from formcase.auth.principal import Principal
 from formcase.cases import service, templates
+from formcase.cases.filters import CASE_FILTERS
 from formcase.cases.schemas import (
     CaseContacts,
     CaseCount,
@@ -16,7 +17,7 @@ from formcase.cases.schemas import (
     CaseCreate,
     CaseData,
     CaseDetailOut,
-    CaseFilterParams,
+    CaseListParams,
     CaseOut,
     CasePatch,
     CaseTemplateListParams,
@@ -28,13 +29,15 @@ from formcase.db.engine import REQUEST_SESSION
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.openapi import errors
+from formcase.kit.paths import item
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
 router = APIRouter(tags=["cases"], route_class=QueryModelRoute)
 CASE_TEMPLATE_LIST_QUERY = QueryModel(CaseTemplateListParams)
-CASE_FILTER_QUERY = QueryModel(CaseFilterParams)
-CASE_COUNT_QUERY = QueryModel(CaseCountParams)
+FILTER_JSON = {"filter": CASE_FILTERS.json_schema()}
+CASE_LIST_QUERY = QueryModel(CaseListParams, json=FILTER_JSON)
+CASE_COUNT_QUERY = QueryModel(CaseCountParams, json=FILTER_JSON)
 
 
 @router.get("/case_templates", response_model=Paginated[CaseDetailOut])
@@ -59,7 +62,7 @@ async def get_case_template(
 
 @router.get("/cases", response_model=Paginated[CaseOut])
 async def list_cases(
-    params: Annotated[CaseFilterParams, Depends(CASE_FILTER_QUERY)],
+    params: Annotated[CaseListParams, Depends(CASE_LIST_QUERY)],
     principal: Principal = Depends(require_principal),
     session: AsyncSession = REQUEST_SESSION,
 ) -> JSONBytes:
@@ -89,7 +92,7 @@ async def create_case(
     return JSONBytes(await service.create(session, principal, body, settings))
 
 
-@router.get("/cases/{case_id}", response_model=CaseDetailOut)
+@router.get("/cases/" + item("case_id"), response_model=CaseDetailOut)
 async def get_case(
     case_id: uuid.UUID,
     principal: Principal = Depends(require_principal),
@@ -100,7 +103,7 @@ async def get_case(
     return JSONBytes(await service.get(session, principal, case_id, settings))
 
 
-@router.patch("/cases/{case_id}", response_model=CaseDetailOut, responses=errors(409))
+@router.patch("/cases/" + item("case_id"), response_model=CaseDetailOut, responses=errors(409))
 async def update_case(
     case_id: uuid.UUID,
     patch: CasePatch,

@@ -6,10 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from formcase.cases.format import KEY_PATTERN, FieldType
+from formcase.kit import phones
 from formcase.kit.listing import ListParams, sort_param
+from formcase.kit.openapi import given, missing
 from formcase.kit.time import UTCTimestamp
+from formcase.workspaces.schemas import EMAIL
 
 
 class CaseContactOut(BaseModel):
@@ -94,10 +98,11 @@ class CaseTemplateListParams(ListParams):
     archived: bool = False
 
 
-class CaseFilterParams(ListParams):
-    """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others)."""
+class CaseFilterParams(BaseModel):
+    """The filters of seeds/04-list-cases.txt (`filter` JSON overrides the others), which
+    GET /cases and /cases/count take; unknown parameters are refused."""
 
-    sort: str | None = sort_param("created_at", "updated_at", "title", "reference")
+    model_config = ConfigDict(extra="forbid")
 
     template_id: uuid.UUID | None = Field(None, alias="template[id]")
     status: str | None = None
@@ -117,8 +122,12 @@ class CaseFilterParams(ListParams):
     )
 
 
+class CaseListParams(CaseFilterParams, ListParams):
+    sort: str | None = sort_param("created_at", "updated_at", "title", "reference")
+
+
 class CaseCountParams(CaseFilterParams):
-    pass
+    """A count has no pages and no order: `sort` and `page[…]` are refused, as unknown."""
 
 
 class CaseCount(BaseModel):
@@ -132,17 +141,21 @@ class Ref(BaseModel):
 
 class CaseOwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str
+    email: str = Field(json_schema_extra=EMAIL)
 
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str | None = Field(None, description="the contact's role; default: the main one")
+    key: str | None = Field(
+        None,
+        description="the contact's role; default (null or empty): the main one",
+        json_schema_extra={"pattern": f"^(?:{KEY_PATTERN.pattern})?$"},
+    )
     name: str | None = Field(None, max_length=400)
-    email: str | None = Field(None, max_length=320)
+    email: str | None = Field(None, max_length=320, json_schema_extra=EMAIL)
     given_name: str | None = Field(None, max_length=200)
     family_name: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40)
+    phone: str | None = Field(None, max_length=40, json_schema_extra=phones.JSON_SCHEMA)
     locale: str | None = Field(None, max_length=16)
 
 
@@ -151,14 +164,31 @@ class SchemaFieldIn(BaseModel):
     needed, with the type's options)."""
 
     model_config = ConfigDict(extra="allow")
-    key: str
-    type: str | None = None
-    name: str | None = None
+    key: str = Field(json_schema_extra={"pattern": f"^{KEY_PATTERN.pattern}$"})
+    type: str | None = Field(None, json_schema_extra={"enum": [t.value for t in FieldType]})
+    name: str | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
     value: Any = None
 
 
+# A case comes from a template, or from scratch with a title (and its own fields, each with
+# a type and a name).
+_TEMPLATE_OR_TITLE: dict[str, Any] = {
+    "not": {
+        "allOf": [
+            missing("template"),
+            {
+                "anyOf": [
+                    missing("title"),
+                    {"properties": {"schema": {"contains": {"not": given("type", "name")}}}},
+                ]
+            },
+        ]
+    }
+}
+
+
 class CaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_TEMPLATE_OR_TITLE)
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     locale: str | None = Field(None, max_length=16)
@@ -181,7 +211,9 @@ class CaseData(BaseModel):
 
 
 class ContactUpsert(ContactIn):
-    remove: bool = Field(False, description="take this contact off the case (not the main one)")
+    remove: StrictBool = Field(
+        False, description="take this contact off the case (not the main one)"
+    )
 
 
 class CaseContacts(BaseModel):
@@ -200,7 +232,7 @@ class CasePatch(BaseModel):
     description: str | None = Field(None, max_length=2000)
     status: str | None = None
     waiting_for: Literal["none", "owner", "contact"] | None = None
-    archived: bool | None = None
+    archived: StrictBool | None = None
 
 
 class TimelineEntry(BaseModel):

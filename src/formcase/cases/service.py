@@ -32,7 +32,14 @@ from formcase.cases.format import (
 )
 from formcase.cases.models import Case, CaseContact, CaseEvent, CaseStep
 from formcase.cases.repository import CaseRow
-from formcase.cases.schemas import CaseContacts, CaseCreate, CaseFilterParams, CasePatch, ContactIn
+from formcase.cases.schemas import (
+    CaseContacts,
+    CaseCreate,
+    CaseFilterParams,
+    CaseListParams,
+    CasePatch,
+    ContactIn,
+)
 from formcase.config import Settings
 from formcase.events import kinds
 from formcase.events import service as outbox
@@ -273,7 +280,7 @@ async def _conditions(
 
 
 async def list_cases(
-    session: AsyncSession, principal: Principal, params: CaseFilterParams
+    session: AsyncSession, principal: Principal, params: CaseListParams
 ) -> Document:
     filters = CASE_FILTERS.bind(await _conditions(session, principal, params))
     page = params.page()
@@ -713,7 +720,7 @@ async def update(
     actor = actor_of(principal)
     status_before = case.status
     changes: dict[str, Any] = {}
-    if "status" in given:
+    if given.get("status") is not None:  # null changes nothing, as for the other fields
         status = config.status(str(given["status"]))
         if status is None:
             raise BadRequest(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from formcase.attachments.service import NAME_SCHEMA
+from formcase.kit.openapi import given, missing
 
 FieldType = Literal["text", "number", "date", "list"]
 
@@ -18,21 +21,50 @@ class _Body(BaseModel):
 class AttachmentIn(_Body):
     """An existing attachment (`id`) or a new file (`data` in base64, with `name` and `type`)."""
 
+    # An id without data, or data with a name and a type and no id.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    given("id", "data"),
+                    {"allOf": [missing("id"), missing("data")]},
+                    {"allOf": [missing("id"), missing("name")]},
+                    {"allOf": [missing("id"), missing("type")]},
+                ]
+            }
+        },
+    )
+
     id: uuid.UUID | None = None
-    data: StrictStr | None = None
-    name: StrictStr | None = None
-    type: StrictStr | None = None
+    data: StrictStr | None = Field(None, json_schema_extra={"format": "byte", "minLength": 4})
+    name: StrictStr | None = Field(None, json_schema_extra=NAME_SCHEMA)
+    type: StrictStr | None = Field(None, json_schema_extra={"minLength": 1})
 
 
 class FieldIn(_Body):
-    name: StrictStr = Field(min_length=1, max_length=200)
+    # With no key, one is made of the name's letters and digits: it needs one.
+    name: StrictStr = Field(
+        min_length=1,
+        max_length=200,
+        json_schema_extra={"pattern": "[A-Za-z0-9]"},
+        description="with a letter or digit (a-z, 0-9) when no key is given",
+    )
     type: FieldType = "text"
-    key: StrictStr | None = Field(None, max_length=120, description="snake_case; made from name")
+    key: StrictStr | None = Field(
+        None,
+        max_length=120,
+        description="snake_case; made from name",
+        json_schema_extra={"pattern": "^[a-z][a-z0-9_]*$"},
+    )
     hint: StrictStr | None = Field(None, max_length=500, description="format or meaning")
 
 
+TEMPLATES = ("invoice", "id_document")
+
+
 class TemplateRef(_Body):
-    id: StrictStr
+    id: StrictStr = Field(json_schema_extra={"enum": list(TEMPLATES)})
 
 
 class DocintelWorkspaceIn(_Body):
@@ -40,11 +72,26 @@ class DocintelWorkspaceIn(_Body):
 
 
 class DocintelCreate(_Body):
-    attachments: list[AttachmentIn] = Field(default_factory=list)
-    fields: list[FieldIn] | None = None
-    template: StrictStr | TemplateRef | None = Field(
-        None, description="a built-in template: invoice, id_document (or {id})"
+    # Exactly one of `fields` (what to find) and `template`.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    given("fields", "template"),
+                    {"allOf": [missing("fields"), missing("template")]},
+                ]
+            }
+        },
     )
+
+    attachments: list[AttachmentIn] = Field(json_schema_extra={"minItems": 1})
+    fields: list[FieldIn] | None = Field(None, json_schema_extra={"minItems": 1})
+    template: (
+        Annotated[StrictStr, Field(json_schema_extra={"enum": list(TEMPLATES)})]
+        | TemplateRef
+        | None
+    ) = Field(None, description="a built-in template: invoice, id_document (or {id})")
     workspace: DocintelWorkspaceIn | None = None
     company: uuid.UUID | None = Field(None, description="older name of workspace.id")
     language: StrictStr | None = Field(None, max_length=16, description="a hint: en, fr, nl, de…")

@@ -29,7 +29,7 @@ from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.docintel import text
 from formcase.docintel.models import DocintelJob
-from formcase.docintel.schemas import AttachmentIn, DocintelCreate, FieldIn
+from formcase.docintel.schemas import TEMPLATES, AttachmentIn, DocintelCreate, FieldIn
 from formcase.kit.errors import BadRequest
 from formcase.kit.time import utcnow
 from formcase.storage import Storage
@@ -40,7 +40,6 @@ Document = dict[str, Any]
 
 JOB_KIND = "docintel.extract"
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
-TEMPLATES = ("invoice", "id_document")
 SUPPORTED = {
     "application/pdf": "PDF",
     "image/jpeg": "JPEG",

@@ -5,10 +5,10 @@ refused all the same (a page elsewhere that learnt a link must not act for the c
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,8 +118,10 @@ async def save_step(
     )
 
 
+# `files/{file}` is one path with two operations: POST a file to the field named `file`, GET
+# the uploaded file whose id is `file` (so that a 405 there names both methods in `Allow`).
 @router.post(
-    "/files/{element_key}",
+    "/files/{file}",
     status_code=201,
     response_model=AttachmentOut,
     openapi_extra=UPLOAD_BODY,
@@ -128,7 +130,7 @@ async def save_step(
 @body_limit(OWN)  # streamed to storage within the field's and the server's limits
 async def upload_file(
     token: str,
-    element_key: str,
+    file: Annotated[str, Path(description="the key of the file field")],
     request: Request,
     session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
@@ -137,7 +139,7 @@ async def upload_file(
     """A file for a file field (multipart with a `file` part, or JSON base64 as for
     /v1/attachments), checked against the field's accepted types and size."""
     document = await service.upload_file(
-        session, token, element_key, request, storage, settings, client_of(request)
+        session, token, file, request, storage, settings, client_of(request)
     )
     return JSONBytes(document, status_code=201)
 
@@ -167,22 +169,20 @@ async def decline(
 
 
 @router.get(
-    "/files/{attachment_id}",
+    "/files/{file}",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
 )
 async def get_uploaded_file(
     token: str,
-    attachment_id: uuid.UUID,
+    file: Annotated[uuid.UUID, Path(description="the uploaded file's id")],
     request: Request,
     session: AsyncSession = REQUEST_SESSION,
     storage: Storage = Depends(storage_of),
     settings: Settings = Depends(settings_of),
 ) -> Response:
     """A file the contact uploaded to this form (to preview it)."""
-    attachment = await service.uploaded_file(
-        session, token, attachment_id, client_of(request), settings
-    )
+    attachment = await service.uploaded_file(session, token, file, client_of(request), settings)
     return file_response(attachment, storage, request, inline=True)
 
 

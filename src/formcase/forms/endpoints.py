@@ -11,6 +11,7 @@ from formcase.auth.principal import Principal
 from formcase.config import Settings
 from formcase.db.engine import REQUEST_SESSION
 from formcase.forms import service
+from formcase.forms.filters import FORM_FILTERS
 from formcase.forms.schemas import (
     FormCount,
     FormCountParams,
@@ -22,14 +23,16 @@ from formcase.forms.schemas import (
 from formcase.kit.dependencies import settings_of
 from formcase.kit.listing import Paginated
 from formcase.kit.openapi import errors
+from formcase.kit.paths import item
 from formcase.kit.query import QueryModel, QueryModelRoute
 from formcase.kit.responses import JSONBytes
 
 # The read and write paths answer plain data encoded by orjson (JSONBytes); the
 # `response_model`s document the exact shapes, and tests hold the two together.
 router = APIRouter(tags=["forms"], route_class=QueryModelRoute)
-FORM_LIST_QUERY = QueryModel(FormListParams)
-FORM_COUNT_QUERY = QueryModel(FormCountParams, spellings={"group_by": "group-by"})
+FILTER_JSON = {"filter": FORM_FILTERS.json_schema()}
+FORM_LIST_QUERY = QueryModel(FormListParams, json=FILTER_JSON)
+FORM_COUNT_QUERY = QueryModel(FormCountParams, spellings={"group_by": "group-by"}, json=FILTER_JSON)
 
 
 @router.get("/forms", response_model=Paginated[FormOut])
@@ -90,9 +93,12 @@ async def create_form(
     return JSONBytes(await service.create(session, principal, body, settings), status_code=201)
 
 
-@router.get("/forms/{form_id}", response_model=FormOut)
+@router.get("/forms/" + item("form_id"), response_model=FormOut)
 @router.get(
-    "/requests/{form_id}", response_model=FormOut, deprecated=True, operation_id="get_request"
+    "/requests/" + item("form_id"),
+    response_model=FormOut,
+    deprecated=True,
+    operation_id="get_request",
 )
 async def get_form(
     form_id: uuid.UUID,
@@ -103,9 +109,9 @@ async def get_form(
     return JSONBytes(await service.get(session, principal, form_id, settings))
 
 
-@router.patch("/forms/{form_id}", response_model=FormOut, responses=errors(422))
+@router.patch("/forms/" + item("form_id"), response_model=FormOut, responses=errors(422))
 @router.patch(
-    "/requests/{form_id}",
+    "/requests/" + item("form_id"),
     response_model=FormOut,
     responses=errors(422),
     deprecated=True,

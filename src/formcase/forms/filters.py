@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 
 from formcase.forms.models import Form
-from formcase.forms.schemas import FormStatus
+from formcase.forms.schemas import USER_FIELDS, FormStatus
 from formcase.kit.filters import Condition, Field, FilterSpec, Flag, Kind, json_keys
 from formcase.kit.time import utcnow
 from formcase.workspaces.models import Member, Workspace
@@ -26,15 +26,6 @@ from formcase.workspaces.models import Member, Workspace
 forms = Form.__table__.c
 
 STATUSES = tuple(status.value for status in FormStatus)
-USER_FIELDS = (
-    "email",
-    "phone",
-    "given_name",
-    "family_name",
-    "locale",
-    "internal_ref",
-    "company_name",
-)
 
 
 def is_active(now: BindParameter[datetime]) -> ColumnElement[bool]:

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_
 from pydantic.json_schema import SkipJsonSchema
 
 from formcase.attachments.schemas import AttachmentOut
+from formcase.kit import phones
 from formcase.kit.listing import ListParams, sort_param
 from formcase.kit.time import InputTimestamp, UTCTimestamp
-from formcase.workspaces.schemas import WorkspaceRef
+from formcase.webhooks.schemas import URL, EventName
+from formcase.workspaces.schemas import EMAIL, WorkspaceRef
 
 
 class FormStatus(StrEnum):
@@ -138,8 +140,8 @@ class WorkspaceIn(_Body):
 
 
 class UserIn(_Body):
-    email: StrictStr | None = None
-    phone: StrictStr | None = None
+    email: StrictStr | None = Field(None, json_schema_extra=EMAIL)
+    phone: StrictStr | None = Field(None, json_schema_extra=phones.JSON_SCHEMA)
     given_name: StrictStr | None = Field(None, max_length=200)
     family_name: StrictStr | None = Field(None, max_length=200)
     locale: StrictStr | None = None
@@ -148,7 +150,7 @@ class UserIn(_Body):
 
 
 class FormOwnerIn(_Body):
-    email: StrictStr | None = None
+    email: StrictStr | None = Field(None, json_schema_extra=EMAIL)
 
 
 class BrandingIn(_Body):
@@ -164,11 +166,22 @@ class FormCreate(_Body):
     data: dict[str, Any] = Field(default_factory=dict, description="prefill, by element key")
     options: dict[str, Any] = Field(default_factory=dict)
     external_args: dict[str, Any] = Field(default_factory=dict)
-    redirect_url: StrictStr | None = Field(None, max_length=2048)
+    redirect_url: StrictStr | None = Field(
+        None,
+        max_length=2048,
+        description="where the contact goes when done: https (http only for localhost)",
+        json_schema_extra={"pattern": URL},
+    )
     draft: StrictBool = False
     active_from: InputTimestamp | None = None
     active_until: InputTimestamp | None = None
-    webhooks: dict[str, list[StrictStr]] = Field(default_factory=dict)
+    webhooks: dict[str, Annotated[list[EventName], Field(json_schema_extra={"minItems": 1})]] = (
+        Field(
+            default_factory=dict,
+            description="webhook URL -> the events it receives",
+            json_schema_extra={"propertyNames": {"maxLength": 2000, "pattern": URL}},
+        )
+    )
     branding: BrandingIn | None = None
 
 
@@ -193,6 +206,29 @@ class FormPatch(_Body):
 # --- query parameters ---------------------------------------------------------------------
 
 
+_STATUS = "(?:" + "|".join(status.value for status in FormStatus) + ")"
+# Statuses separated by commas; empty parts are ignored.
+_STATUSES = f"^,*(?:{_STATUS}(?:,+{_STATUS})*)?,*$"
+
+
+USER_FIELDS = (
+    "email",
+    "phone",
+    "given_name",
+    "family_name",
+    "locale",
+    "internal_ref",
+    "company_name",
+)
+
+# What `filters.group_expression` groups by (data keys as the JSON filter documents them).
+_GROUPS = (
+    "^(?:status|flow\\.slug|user\\.(?:"
+    + "|".join(USER_FIELDS)
+    + ")|(?:data|external_args)(?:\\.[A-Za-z0-9_-]+)+)$"
+)
+
+
 class FormFilterParams(BaseModel):
     """The bracketed filters of GET /forms and /forms/count; `filter` (JSON) overrides them."""
 
@@ -213,7 +249,9 @@ class FormFilterParams(BaseModel):
     active: bool | None = None
     completed: bool | None = None
     processed: bool | None = None
-    status: list[str] | None = Field(None, description="one or more, repeated or comma-separated")
+    status: list[Annotated[str, Field(json_schema_extra={"pattern": _STATUSES})]] | None = Field(
+        None, description="one or more, repeated or comma-separated"
+    )
     filter: str | None = Field(
         None, min_length=1, description="JSON filter; overrides the other filters"
     )
@@ -224,7 +262,7 @@ class FormListParams(FormFilterParams, ListParams):
 
 
 class FormCountParams(FormFilterParams):
-    group_by: list[str] | None = Field(
+    group_by: list[Annotated[str, Field(json_schema_extra={"pattern": _GROUPS})]] | None = Field(
         None, alias="group-by", description="status, flow.slug, user.<field> or data.<key>"
     )
 

@@ -253,7 +253,10 @@ def _workspace_choice(body: FormCreate) -> WorkspaceIn | None:
 
 
 def _check_url(url: str, field: str, *, https_only: bool) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ in the host, say
+        raise BadRequest(f"Field '{field}': '{url}' is not a URL.") from None
     local = parts.hostname in ("localhost", "127.0.0.1", "::1")
     schemes = ("https",) if https_only and not local else ("https", "http")
     if parts.scheme not in schemes or not parts.hostname:

@@ -133,6 +133,54 @@ class FilterSpec:
     def mentions(self, conditions: Iterable[Condition], *paths: str) -> bool:
         return any(c.path in paths for c in conditions)
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON `filter` as a JSON Schema: `{"attributes": {<field>: <condition>},
+        "relationships": {<relation>: {"attributes": {<field>: <condition>}}}}`, each field
+        with the values and operators it takes, named by its path (`flow.slug`) and grouped
+        by what it takes (so that a fuzzer's work grows with the kinds, not the fields).
+        Accepted but not described: the older implicit syntax, nested objects in place of
+        dotted paths, the operator spellings of other APIs (`$gte`…), JSON keys outside
+        `JSON_KEY`."""
+        attributes: dict[str, list[str]] = {}
+        relations: dict[str, dict[str, list[str]]] = {}
+        schemas: dict[str, dict[str, Any]] = {}
+        for path, target in self.fields.items():
+            schema = _condition_schema(target)
+            kind = json.dumps(schema, sort_keys=True)
+            schemas[kind] = schema
+            attributes.setdefault(kind, []).append(path)
+            head, _, rest = path.partition(".")
+            if rest:
+                relations.setdefault(head, {}).setdefault(kind, []).append(rest)
+        documents = "(?:" + "|".join(re.escape(name) for name in self.json_columns) + ")"
+        patterns = {_one_of(paths): schemas[kind] for kind, paths in attributes.items()}
+        if self.json_columns:
+            patterns[rf"^{documents}(?:\.{JSON_KEY})+$"] = _ref("FilterJsonValue")
+        return {
+            "type": "object",
+            "properties": {
+                "attributes": _fields(patterns),
+                "relationships": {
+                    "type": "object",
+                    "properties": {
+                        head: {
+                            "type": "object",
+                            "properties": {
+                                "attributes": _fields(
+                                    {_one_of(names): schemas[kind] for kind, names in kinds.items()}
+                                )
+                            },
+                            "required": ["attributes"],
+                            "additionalProperties": False,
+                        }
+                        for head, kinds in relations.items()
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        }
+
     def _plan(self, condition: Condition, name: str, values: dict[str, Any]) -> Shape:
         op = OPERATOR_ALIASES.get(condition.op, condition.op)
         path = condition.path
@@ -174,6 +222,85 @@ class FilterSpec:
             return target.exists(_field_clause(target.field, op, _slot(name, form)))
         head, _, rest = path.partition(".")
         return _json_clause(self.json_columns[head], tuple(rest.split(".")), op, form, name)
+
+
+# A key of a JSON column, as the document describes it (a path is keys joined by dots).
+JSON_KEY = "[A-Za-z0-9_-]+"
+
+
+def _operators(operators: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": operators,
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+
+
+def _conditions_on(value: dict[str, Any], ordered: bool) -> dict[str, Any]:
+    """What a field of these values takes in a filter: a value (equality), null, a list
+    (one of), or operators."""
+    nullable = {"anyOf": [value, {"type": "null"}]}
+    values = {"type": "array", "items": value, "minItems": 1}
+    operators = {"$eq": nullable, "$ne": nullable, "$in": values, "$nin": values}
+    if ordered:
+        operators |= {op: value for op in ORDERING}
+    return {"anyOf": [value, {"type": "null"}, values, _operators(operators)]}
+
+
+_SCALAR = {"type": ["string", "number", "boolean"]}
+_SCALARS = {"type": "array", "items": _SCALAR, "minItems": 1}
+_FLAG = {"type": "boolean"}
+
+# The conditions a filter field takes, by kind: named once in the OpenAPI document's
+# components (`kit.openapi`) and referred to by every filter's schema.
+FILTER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "FilterString": _conditions_on({"type": "string"}, ordered=True),
+    "FilterUuid": _conditions_on({"type": "string", "format": "uuid"}, ordered=False),
+    "FilterDateTime": _conditions_on({"type": "string", "format": "date-time"}, ordered=True),
+    "FilterBoolean": _conditions_on(_FLAG, ordered=False),
+    "FilterFlag": {"anyOf": [_FLAG, _operators({"$eq": _FLAG, "$ne": _FLAG})]},
+    "FilterJsonValue": {
+        "anyOf": [
+            {"type": [*_SCALAR["type"], "null"]},
+            _SCALARS,
+            _operators(
+                {
+                    **{op: {"type": [*_SCALAR["type"], "null"]} for op in ("$eq", "$ne")},
+                    **{op: _SCALARS for op in ("$in", "$nin")},
+                    **{op: {"type": ["string", "number"]} for op in ORDERING},
+                }
+            ),
+        ]
+    },
+}
+_KINDS = {
+    Kind.STRING: "FilterString",
+    Kind.UUID: "FilterUuid",
+    Kind.DATETIME: "FilterDateTime",
+    Kind.BOOL: "FilterBoolean",
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _condition_schema(target: Field | Flag | Related) -> dict[str, Any]:
+    if isinstance(target, Flag):
+        return _ref("FilterFlag")
+    column = target if isinstance(target, Field) else target.field
+    if column.kind is Kind.ENUM:
+        return _conditions_on({"type": "string", "enum": list(column.choices)}, ordered=False)
+    return _ref(_KINDS[column.kind])
+
+
+def _one_of(names: list[str]) -> str:
+    return "^(?:" + "|".join(re.escape(name) for name in names) + ")$"
+
+
+def _fields(patterns: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "object", "patternProperties": patterns, "additionalProperties": False}
 
 
 @lru_cache(maxsize=512)  # JSON paths are the caller's: shapes are many, keep the recent

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
+from formcase.kit.filters import FILTER_SCHEMAS
+
 DOCS_ASSETS = "/docs/assets"
 DOCS_DOCUMENT = "/docs/openapi.json"
 BEARER = "bearer"
@@ -101,6 +103,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     schemas["Error"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, schema in schemas["Error"].pop("$defs", {}).items():
         schemas[name] = schema
+    schemas.update(FILTER_SCHEMAS)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     components["securitySchemes"] = {
@@ -192,3 +195,17 @@ def operation_id(route: APIRoute) -> str:
     """An operation is named after its function (what a generated client calls it); a
     deprecated alias route names itself (`operation_id=`)."""
     return route.name
+
+
+# Rules across fields, stated in a model's schema (`json_schema_extra={"not": …}`) with `not`
+# alone: openapi-python-client cannot make a model of an object schema with `anyOf`/`oneOf`
+# beside its properties (the operation is dropped), and ignores `not`; fuzzers and
+# validators read it.
+def given(*names: str) -> dict[str, Any]:
+    """All of `names` are there and not null."""
+    return {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}}
+
+
+def missing(name: str) -> dict[str, Any]:
+    """`name` is absent or null."""
+    return {"not": given(name)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Any
 
 from formcase.kit.errors import BadRequest
 
@@ -16,6 +17,13 @@ from formcase.kit.errors import BadRequest
 # would pay at start-up otherwise.
 
 EXAMPLE = "+32470123456"
+# How the OpenAPI document states the rule: `phone` is no JSON Schema format, so it is
+# described in words (a fuzzer is taught it: tests/test_fuzz.py).
+JSON_SCHEMA: dict[str, Any] = {
+    "format": "phone",
+    "description": "a phone number libphonenumber deems valid: with its country code "
+    f"({EXAMPLE}), or as dialled in the country of the contact's locale; kept in E.164",
+}
 _LOCALE_PARTS = re.compile(r"[-_]")
 
 

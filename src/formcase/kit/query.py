@@ -9,10 +9,10 @@ The parameters are documented as FastAPI documents `Annotated[Model, Query()]`: 
 itself, once, and added to each route of a `QueryModelRoute` router that depends on the model.
 
     router = APIRouter(route_class=QueryModelRoute)
-    FILTERS = QueryModel(CaseFilterParams)
+    FILTERS = QueryModel(CaseListParams)
 
     @router.get("/cases")
-    async def list_cases(params: Annotated[CaseFilterParams, Depends(FILTERS)]) -> ...
+    async def list_cases(params: Annotated[CaseListParams, Depends(FILTERS)]) -> ...
 """
 
 from __future__ import annotations
@@ -36,11 +36,17 @@ class QueryModel(Generic[M]):
     """A dependency giving the request's query parameters as a `model`; `parameters`
     documents them (a `QueryModelRoute` adds them to its route).
 
+    `json` gives the schema of parameters sent as JSON text (documented as `content`).
     A repeatable parameter is one parameter: `name[]` (PHP's spelling) is read as `name`, and
     `spellings` maps other accepted names to the documented one. Neither is documented, so
     that a client generator sees one parameter per meaning."""
 
-    def __init__(self, model: type[M], spellings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        model: type[M],
+        spellings: Mapping[str, str] | None = None,
+        json: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.model = model
         self._lists = frozenset(
             field.alias or name
@@ -48,7 +54,7 @@ class QueryModel(Generic[M]):
             if _is_list(field.annotation)
         )
         self._spellings = {f"{name}[]": name for name in self._lists} | dict(spellings or {})
-        self.parameters = _parameters_of(model)
+        self.parameters = [_as_json(p, (json or {}).get(p["name"])) for p in _parameters_of(model)]
 
     # async, though it awaits nothing: FastAPI runs a plain function dependency in a thread
     # pool, which cost far more than the reading (and put 0.3-1 s stalls in the tail).
@@ -113,6 +119,15 @@ def _parameters_of(model: type[BaseModel]) -> list[dict[str, Any]]:
     if "$ref" in str(parameters):  # a shared schema would point into this throwaway document
         raise TypeError(f"{model.__name__}: query parameters must have inline schemas")
     return parameters
+
+
+def _as_json(parameter: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A parameter whose value is JSON text (`filter={…}`) documented as such: OpenAPI's
+    `content` with the schema of the JSON, instead of a bare string."""
+    if schema is None:
+        return parameter
+    documented = {key: value for key, value in parameter.items() if key != "schema"}
+    return {**documented, "content": {"application/json": {"schema": schema}}}
 
 
 def _is_list(annotation: Any) -> bool:

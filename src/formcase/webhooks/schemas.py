@@ -28,13 +28,18 @@ class WebhookWorkspaceIn(_Body):
 
 # What check_events accepts: the kinds, their requests:* aliases, and *.
 EventName = Annotated[StrictStr, Field(json_schema_extra={"enum": sorted({*EVENTS, *ALIASES})})]
-URL = r"^https?://[^\s/?#]+"
+# An https URL with a host name (guard.check_url); whether the name resolves to a public
+# address only the world can say (checked on creation and before each delivery).
+# FORMCASE_WEBHOOK_ALLOW_PRIVATE=true also allows http and private addresses.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = "(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL = rf"^https://(?:{_LABEL}\.)*{_LABEL}\.?(?::{_PORT})?(?:[/?#]\S*)?$"
 
 
 class WebhookCreate(_Body):
     # Documented as the service checks them (which says better what is wrong than Pydantic).
     url: StrictStr = Field(
-        json_schema_extra={"minLength": 1, "pattern": URL},
+        json_schema_extra={"minLength": 1, "maxLength": 2000, "pattern": URL},
         description="https:// URL the events are POSTed to",
     )
     events: list[EventName] = Field(
@@ -52,7 +57,7 @@ class WebhookPatch(_Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     url: StrictStr | SkipJsonSchema[None] = Field(
-        None, json_schema_extra={"minLength": 1, "pattern": URL}
+        None, json_schema_extra={"minLength": 1, "maxLength": 2000, "pattern": URL}
     )
     events: list[EventName] | SkipJsonSchema[None] = Field(None, json_schema_extra={"minItems": 1})
     active: StrictBool | SkipJsonSchema[None] = None
