@@ -155,7 +155,7 @@ class FilterSpec:
         documents = "(?:" + "|".join(re.escape(name) for name in self.json_columns) + ")"
         patterns = {_one_of(paths): schemas[kind] for kind, paths in attributes.items()}
         if self.json_columns:
-            patterns[rf"^{documents}(?:\.{JSON_KEY})+$"] = _ref("FilterJsonValue")
+            patterns[rf"^{documents}(?:\.{JSON_KEY.pattern})+$"] = _ref("FilterJsonValue")
         return {
             "type": "object",
             "properties": {
@@ -222,10 +222,6 @@ class FilterSpec:
             return target.exists(_field_clause(target.field, op, _slot(name, form)))
         head, _, rest = path.partition(".")
         return _json_clause(self.json_columns[head], tuple(rest.split(".")), op, form, name)
-
-
-# A key of a JSON column, as the document describes it (a path is keys joined by dots).
-JSON_KEY = "[A-Za-z0-9_-]+"
 
 
 def _operators(operators: dict[str, Any]) -> dict[str, Any]:
