@@ -55,6 +55,7 @@ REFUSALS = [
         for pattern, why in (
             (r"unknown option '.*' \(this template has", "a template's own options"),
             (r"is not an element of this template", "prefill keys are the template's elements"),
+            (r"^Field 'owner\.email': .* is not a member of workspace", "an owner is a member"),
         )
     ),
     *(
@@ -140,10 +141,20 @@ REFUSALS = [
 # Any operation: PostgreSQL's text holds no NUL character, and formcase says so with a 400
 # (kit.errors) rather than repeat the database's rule on every string of the document.
 NUL = "holds a NUL character"
+# Any operation that stores a free-form JSON value (`data`, `external_args`, step data …):
+# kit.json_input's limits on what lies inside it (docs/api.md "Limits"), which a schema of
+# "any object" cannot state without a recursive one that the client generators do not take.
+FREE_FORM_VALUE = (
+    r"^Field '.*' (is an integer outside the 64-bit range|holds a lone UTF-16 surrogate"
+    r"|is not a JSON number|is nested more than \d+ levels)"
+)
+FREE_FORM_SIZE = r"^Field '.*' is \d+ bytes as JSON; the limit is"
 
 
 def _refusal_is_semantic(label: str, status: int, message: str) -> bool:
-    if status == 400 and NUL in message:
+    if status == 400 and (NUL in message or re.search(FREE_FORM_VALUE, message, re.S)):
+        return True
+    if status == 413 and re.search(FREE_FORM_SIZE, message, re.S):
         return True
     return any(
         label == operation and status == code and re.search(pattern, message)
