@@ -236,7 +236,7 @@ async def test_every_element_type(client: httpx.AsyncClient, everything: Tenant)
     assert "Accepted: PNG, JPEG. At most 2 MB per file." in page.text
     # The native input stays the control, named by the field's label and the button's text;
     # the button and what was chosen are the page's own texts.
-    assert photo["class"] == "file-input"
+    assert photo["class"] == "visually-hidden file-input"
     assert photo["aria-labelledby"] == "l-photo b-photo"
     assert photo["aria-describedby"] == "d-photo c-photo e-photo"
     assert page.one("label", id="b-photo")["for"] == "f-photo"
