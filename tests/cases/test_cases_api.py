@@ -159,3 +159,13 @@ async def test_a_case_template_cannot_start_steps_or_change(
     again = await client.get(f"/v1/case_templates/{template}", headers=claims.headers)
     steps = again.json()["steps"]
     assert steps and all(step.get("started_at") is None for step in steps)
+
+
+async def test_a_null_status_changes_nothing(client: httpx.AsyncClient, claims: Tenant) -> None:
+    """As every other field of the PATCH: null leaves the status as it is (it was refused as
+    "'None' is not a status")."""
+    case = await new_case(client, claims)
+    url = f"/v1/cases/{case['id']}"
+    patched = await client.patch(url, json={"status": None}, headers=claims.headers)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["status"] == case["status"]

@@ -145,3 +145,16 @@ async def test_a_form_read_in_a_transaction_shows_its_changes_not_yet_flushed(
         document = await service.document_of(session, form_id, "http://formcase.test")
         await session.rollback()
     assert document["status"] == "completed" and document["user"]["given_name"] == "Changed"
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "no"])
+async def test_archived_takes_only_true_or_false(
+    client: httpx.AsyncClient, tenant: Tenant, value: object
+) -> None:
+    """`0` was read as false: a switch is a JSON boolean, nothing else, and the form stays."""
+    form_id = await new_form(client, tenant)
+    response = await patch(client, tenant, form_id, {"archived": value})
+    assert response.status_code == 400, response.text
+    assert "archived" in response.json()["message"]
+    form = (await client.get(f"/v1/forms/{form_id}", headers=tenant.headers)).json()
+    assert form["archived"] is False
